@@ -1,0 +1,125 @@
+# osp — build, test, install.  `make` (CPU), `make CUDA=1` (CUDA backend),
+# `make check`, `make check-asan`, `make fuzz`, `make install PREFIX=...`.
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+CUDA ?= 0
+
+CC ?= gcc
+CFLAGS ?= -O2
+WARN := -Wall -Wextra -Werror
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Ilibosp -Ilibosp/core $(WARN) \
+               -DOSP_VERSION='"$(VERSION)"'
+LDLIBS := -lmsgpackc -lcjson -lopenblas -lpng -lm -lpthread
+BUILD := build
+BIN := bin
+SAN ?=
+
+ifeq ($(SAN),1)
+BUILD := build-asan
+BIN := bin-asan
+CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC := $(shell find libosp -name '*.c' -not -path '*/cuda/*' | sort)
+ifeq ($(CUDA),1)
+NVCC ?= nvcc
+CUDA_HOME ?= /usr/local/cuda
+BASE_CFLAGS += -DOSP_CUDA -I$(CUDA_HOME)/include
+LIB_SRC += $(shell find libosp -path '*/cuda/*' -name '*.c' | sort)
+CU_SRC := $(wildcard kernels/*.cu)
+LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt -lcudnn
+endif
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+
+TOOL_SRC := $(wildcard tools/osp-*.c)
+TOOL_COMMON := $(wildcard tools/common/*.c)
+TOOL_COMMON_OBJ := $(TOOL_COMMON:%.c=$(BUILD)/%.o)
+TOOLS := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_HELPERS := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
+TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all lib tools tests check check-asan test-cuda fuzz install deps demo bench clean
+all: lib tools
+
+lib: $(BUILD)/libosp.a $(BUILD)/libosp.so
+tools: $(TOOLS)
+tests: $(TESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/kernels/%.o: kernels/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -Xcompiler -fPIC -Ilibosp -Ilibosp/core \
+	  -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	  -gencode arch=compute_90,code=compute_90 -c $< -o $@
+
+$(BUILD)/libosp.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libosp.so: $(LIB_OBJ)
+	$(CC) -shared -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/%: tools/%.c $(TOOL_COMMON_OBJ) $(BUILD)/libosp.a
+	@mkdir -p $(BIN)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $(LDFLAGS) -o $@ $< $(TOOL_COMMON_OBJ) $(BUILD)/libosp.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJ) $(BUILD)/libosp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(BUILD)/libosp.a $(LDLIBS)
+
+# The one test command (README, .ci/run): every C unit test and bats suite,
+# ending with "N passed, N failed".
+check: all tests
+	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) tests/run-all.sh
+
+# The same suites under AddressSanitizer + UndefinedBehaviorSanitizer.
+check-asan:
+	$(MAKE) SAN=1 check
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+fuzz: $(FUZZERS)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp \
+	  -Ilibosp -Ilibosp/core -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+demo: all
+	bin/osp-info examples/data/sample.msgpack
+	bin/osp-info --stats examples/data/sample.msgpack
+
+bench: all
+	$(MAKE) -C bench
+
+deps:
+	@tests/deps.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/osp $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/libosp.a $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BUILD)/libosp.so $(DESTDIR)$(PREFIX)/lib
+	cd libosp && find . -name '*.h' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/include/osp/{} \;
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' libosp.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libosp.pc
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	for f in completions/*.bash; do install -m 644 $$f \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$(basename $$f .bash); done
+	install -m 644 completions/_osp* $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+
+clean:
+	rm -rf build build-asan build-fuzz bin bin-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

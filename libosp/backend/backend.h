@@ -1,0 +1,26 @@
+/* backend.h — what a backend provides: one kernel per op code.
+ * The CPU backend (backend/cpu) is the reference; the CUDA backend
+ * (backend/cuda + kernels/) registers itself when built with CUDA=1. */
+#ifndef OSP_BACKEND_H
+#define OSP_BACKEND_H
+
+#include "op.h"
+
+typedef osp_status (*osp_kernel_fn)(const osp_node *n);
+
+typedef struct osp_backend {
+    const char *name;
+    osp_device device;
+    /* NULL entries are ops this backend lacks (dispatch reports it). */
+    osp_kernel_fn kernels[OSP_OP_COUNT];
+} osp_backend;
+
+const osp_backend *osp_backend_cpu(void);
+/* The backend for a device, or NULL when this build or machine lacks it. */
+const osp_backend *osp_backend_for(osp_device device);
+void osp_backend_register(const osp_backend *b);
+
+/* Worker threads for CPU kernels (OpenMP and OpenBLAS); 0 = all cores. */
+void osp_set_threads(int n);
+
+#endif
