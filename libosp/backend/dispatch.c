@@ -39,6 +39,7 @@ static const char *const op_names[OSP_OP_COUNT] = {
     [OSP_OP_VIEW_RESHAPE] = "reshape",
     [OSP_OP_VIEW_PERMUTE] = "permute",
     [OSP_OP_VIEW_SLICE] = "slice",
+    [OSP_OP_VIEW_EXPAND] = "expand",
     [OSP_OP_INTERPOLATE] = "interpolate",
     [OSP_OP_INTERPOLATE_BACKWARD] = "interpolate_backward",
     [OSP_OP_AVG_POOL] = "avg_pool",
@@ -81,7 +82,9 @@ static bool poison_enabled(void)
 
 static void poison(osp_tensor *t)
 {
-    if (!t || t->storage->device != OSP_DEVICE_CPU)
+    /* A COPY may write through a strided view into a larger tensor whose
+     * other elements must survive. */
+    if (!t || t->storage->device != OSP_DEVICE_CPU || !osp_is_contiguous(t))
         return;
     int64_t n = osp_numel(t);
     if (t->dtype == OSP_F32) {

@@ -80,6 +80,7 @@ typedef enum osp_op {
     OSP_OP_VIEW_RESHAPE,        /* tape only */
     OSP_OP_VIEW_PERMUTE,        /* tape only */
     OSP_OP_VIEW_SLICE,          /* tape only */
+    OSP_OP_VIEW_EXPAND,         /* tape only (broadcast view, stride 0) */
     /* resampling */
     OSP_OP_INTERPOLATE,         /* in: x [N,C,*S]   out: [N,C,*S'] */
     OSP_OP_INTERPOLATE_BACKWARD,/* in: gy   out: gx */
@@ -152,6 +153,7 @@ typedef struct osp_op_params {
         } pad;
         struct { int perm[OSP_MAX_DIMS]; } permute;
         struct { int axis; int64_t start, end, step; } slice;
+        /* reshape and expand read the target shape from out[0] */
         struct { osp_interp_mode mode; bool align_corners; int nsp; } interp;
         struct {
             int dim;

@@ -92,6 +92,8 @@ osp_tensor *osp_reshape(osp_tensor *x, int ndim, const int64_t *shape); /* one -
 osp_tensor *osp_permute(osp_tensor *x, const int *perm);                 /* a view */
 osp_tensor *osp_transpose(osp_tensor *x, int axis0, int axis1);          /* a view */
 osp_tensor *osp_slice(osp_tensor *x, int axis, int64_t start, int64_t end, int64_t step);
+/* Broadcast view of x to shape (numpy rules; stride 0 on broadcast dims). */
+osp_tensor *osp_expand(osp_tensor *x, int ndim, const int64_t *shape);
 osp_tensor *osp_concat(int n, osp_tensor *const *xs, int axis);
 /* Splits x along axis into n parts of the given sizes (views). Returns
  * OSP_OK and fills outs[0..n-1]. */

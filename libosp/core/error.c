@@ -28,7 +28,16 @@ void osp_error_context(const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_msg, sizeof old);
-    snprintf(last_msg, sizeof last_msg, "%s: %s", prefix, old);
+    /* Truncation is acceptable for an over-long message. */
+    size_t n = strnlen(prefix, sizeof prefix);
+    if (n > sizeof last_msg - 3)
+        n = sizeof last_msg - 3;
+    memcpy(last_msg, prefix, n);
+    memcpy(last_msg + n, ": ", 2);
+    size_t room = sizeof last_msg - n - 3;
+    size_t m = strnlen(old, room);
+    memcpy(last_msg + n + 2, old, m);
+    last_msg[n + 2 + m] = 0;
 }
 
 osp_status osp_error_code(void) { return last_code; }

@@ -29,7 +29,7 @@ static bool use_colour(void)
     return isatty(STDERR_FILENO) && !(nc && *nc);
 }
 
-void osp_log(osp_log_level l, const char *fmt, ...)
+void osp_log_message(osp_log_level l, const char *fmt, ...)
 {
     static const char *tags[] = {"", "error", "warning", "", "debug"};
     static const char *colours[] = {"", "\033[1;31m", "\033[1;33m", "", "\033[2m"};

@@ -22,11 +22,11 @@ const char *osp_log_program(void);
 void osp_log_set_level(osp_log_level level);
 osp_log_level osp_log_get_level(void);
 
-void osp_log(osp_log_level level, const char *fmt, ...) OSP_PRINTF(2, 3);
-#define osp_log_error(...) osp_log(OSP_LOG_ERROR, __VA_ARGS__)
-#define osp_log_warn(...) osp_log(OSP_LOG_WARN, __VA_ARGS__)
-#define osp_log_info(...) osp_log(OSP_LOG_INFO, __VA_ARGS__)
-#define osp_log_debug(...) osp_log(OSP_LOG_DEBUG, __VA_ARGS__)
+void osp_log_message(osp_log_level level, const char *fmt, ...) OSP_PRINTF(2, 3);
+#define osp_log_error(...) osp_log_message(OSP_LOG_ERROR, __VA_ARGS__)
+#define osp_log_warn(...) osp_log_message(OSP_LOG_WARN, __VA_ARGS__)
+#define osp_log_info(...) osp_log_message(OSP_LOG_INFO, __VA_ARGS__)
+#define osp_log_debug(...) osp_log_message(OSP_LOG_DEBUG, __VA_ARGS__)
 
 /* Prints the current osp error as one line and returns its code, for
  * `return osp_log_failure();` at the end of a tool's main. */

@@ -427,6 +427,34 @@ osp_tensor *osp_view_slice(osp_tensor *t, int axis, int64_t start, int64_t end, 
     return v;
 }
 
+osp_tensor *osp_view_expand(osp_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t)
+        return NULL;
+    if (ndim < t->ndim || ndim > OSP_MAX_DIMS)
+        return osp_error(OSP_ERR_RUNTIME, "expand: cannot broadcast a %d-D tensor to %d-D",
+                         t->ndim, ndim), NULL;
+    int64_t stride[OSP_MAX_DIMS];
+    int lead = ndim - t->ndim;
+    for (int i = 0; i < ndim; i++) {
+        int64_t have = i < lead ? 1 : t->shape[i - lead];
+        if (shape[i] < 0 || (have != shape[i] && have != 1))
+            return osp_error(OSP_ERR_RUNTIME, "expand: dimension %d of size %lld cannot become %lld",
+                             i, (long long)have, (long long)shape[i]), NULL;
+        stride[i] = (i < lead || have != shape[i]) ? 0 : t->stride[i - lead];
+    }
+    size_t nbytes;
+    if (!check_shape(ndim, shape, t->dtype, &nbytes))
+        return NULL;
+    osp_tensor *v = view_of(t);
+    if (!v)
+        return NULL;
+    v->ndim = ndim;
+    memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
+    memcpy(v->stride, stride, (size_t)ndim * sizeof *stride);
+    return v;
+}
+
 /* ---------------- copies ---------------- */
 
 /* Copies element by element in row-major order of src, any strides on

@@ -124,6 +124,10 @@ osp_tensor *osp_view_permute(osp_tensor *t, const int *perm);
 osp_tensor *osp_view_slice(osp_tensor *t, int axis, int64_t start, int64_t end,
                            int64_t step);
 
+/* Broadcasts to shape (numpy rules: dims of size 1 or missing leading dims
+ * get stride 0). */
+osp_tensor *osp_view_expand(osp_tensor *t, int ndim, const int64_t *shape);
+
 /* ---- copies ---- */
 /* Contiguous copy with the same dtype (returns a new reference to t itself,
  * retained into the pool, when t is already contiguous). */

@@ -1,0 +1,273 @@
+/* test_elementwise.c — binary/unary ops, reductions, shape ops and the
+ * tape: forward against direct loops, backward against finite differences. */
+#include "backend/ops.h"
+#include "gradcheck.h"
+#include "test.h"
+#include "train/tape.h"
+
+static const osp_binary_kind binary_kinds[] = {OSP_BINARY_ADD, OSP_BINARY_SUB, OSP_BINARY_MUL,
+                                               OSP_BINARY_DIV};
+
+static osp_tensor *apply_binary(osp_binary_kind k, osp_tensor *a, osp_tensor *b)
+{
+    switch (k) {
+    case OSP_BINARY_ADD: return osp_add(a, b);
+    case OSP_BINARY_SUB: return osp_sub(a, b);
+    case OSP_BINARY_MUL: return osp_mul(a, b);
+    default: return osp_div(a, b);
+    }
+}
+
+TEST(binary_broadcasting_matches_loops)
+{
+    int64_t sa[] = {2, 3, 4}, sb[] = {3, 1};
+    osp_tensor *a = test_random(3, sa, -2, 2), *b = test_random(2, sb, 0.5f, 2);
+    for (int k = 0; k < 4; k++) {
+        osp_tensor *y = apply_binary(binary_kinds[k], a, b);
+        CHECK(y && y->ndim == 3 && y->shape[2] == 4);
+        if (!y)
+            continue;
+        const float *pa = osp_f32(a), *pb = osp_f32(b), *py = osp_f32(y);
+        double worst = 0;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 3; j++)
+                for (int l = 0; l < 4; l++) {
+                    float x = pa[(i * 3 + j) * 4 + l], z = pb[j];
+                    float want = k == 0 ? x + z : k == 1 ? x - z : k == 2 ? x * z : x / z;
+                    worst = fmax(worst, fabs(py[(i * 3 + j) * 4 + l] - want));
+                }
+        CHECK(worst == 0);
+    }
+    int64_t sc[] = {4, 3};
+    CHECK(osp_add(a, test_random(2, sc, 0, 1)) == NULL);
+    CHECK(osp_error_code() == OSP_ERR_RUNTIME);
+    CHECK(osp_add(NULL, a) == NULL);
+}
+
+TEST(unary_values)
+{
+    int64_t s[] = {5};
+    float in[] = {-2.0f, -0.5f, 0.25f, 1.0f, 3.0f};
+    osp_tensor *x = osp_tensor_from_data(OSP_F32, 1, s, in);
+    const float *g = osp_f32(osp_gelu_tanh(x)), *e = osp_f32(osp_gelu_erf(x));
+    /* Reference values from the closed forms, in double. */
+    for (int i = 0; i < 5; i++) {
+        double v = in[i];
+        double gt = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        double ge = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+        CHECK_NEAR(g[i], gt, 1e-6);
+        CHECK_NEAR(e[i], ge, 1e-6);
+    }
+    CHECK_NEAR(osp_f32(osp_silu(x))[3], 1.0 / (1 + exp(-1.0)), 1e-7);
+    CHECK(osp_f32(osp_leaky_relu(x, 0.2f))[0] == -0.4f);
+    CHECK(osp_f32(osp_clamp(x, -1, 1))[4] == 1.0f);
+    CHECK(osp_clamp(x, 1, -1) == NULL);
+    CHECK(osp_f32(osp_scale_shift(x, 2, 1))[2] == 1.5f);
+}
+
+TEST(reductions_match_loops)
+{
+    int64_t s[] = {3, 4, 5};
+    osp_tensor *x = test_random(3, s, -3, 3);
+    const float *p = osp_f32(x);
+    int axes[] = {0, 2};
+    osp_tensor *sum = osp_sum(x, 2, axes, false), *mean = osp_mean(x, 2, axes, true);
+    osp_tensor *var = osp_var(x, 2, axes, 1, false), *mx = osp_max(x, 2, axes, false);
+    CHECK(sum->ndim == 1 && sum->shape[0] == 4 && mean->ndim == 3 && mean->shape[1] == 4);
+    for (int j = 0; j < 4; j++) {
+        double s1 = 0, s2 = 0, m = -1e30;
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 5; k++) {
+                double v = p[(i * 4 + j) * 5 + k];
+                s1 += v;
+                m = fmax(m, v);
+            }
+        double mu = s1 / 15;
+        for (int i = 0; i < 3; i++)
+            for (int k = 0; k < 5; k++) {
+                double d = p[(i * 4 + j) * 5 + k] - mu;
+                s2 += d * d;
+            }
+        CHECK_NEAR(osp_f32(sum)[j], s1, 1e-5);
+        CHECK_NEAR(osp_f32(mean)[j], mu, 1e-6);
+        CHECK_NEAR(osp_f32(var)[j], s2 / 14, 1e-5);
+        CHECK(osp_f32(mx)[j] == (float)m);
+    }
+    osp_tensor *all = osp_sum(x, 0, NULL, false);
+    CHECK(all->ndim == 0 && osp_numel(all) == 1);
+    int dup[] = {1, -2};
+    CHECK(osp_sum(x, 2, dup, false) == NULL);
+    int far[] = {3};
+    CHECK(osp_sum(x, 1, far, false) == NULL);
+}
+
+TEST(shape_ops)
+{
+    int64_t s[] = {2, 3, 4};
+    osp_tensor *x = test_random(3, s, -1, 1);
+    int64_t r[] = {6, -1};
+    osp_tensor *y = osp_reshape(x, 2, r);
+    CHECK(y && y->shape[1] == 4 && osp_f32(y) == osp_f32(x));
+    osp_tensor *t = osp_transpose(x, 0, 2);
+    CHECK(t->shape[0] == 4 && t->shape[2] == 2);
+    osp_tensor *parts[3];
+    int64_t sizes[] = {1, 1, 2};
+    CHECK(osp_split(x, -1, 3, sizes, parts) == OSP_OK);
+    osp_tensor *back = osp_concat(3, parts, 2);
+    CHECK(back && test_max_abs_diff(back, x) == 0);
+    int64_t bad_sizes[] = {1, 1, 1};
+    CHECK(osp_split(x, -1, 3, bad_sizes, parts) != OSP_OK);
+    /* Many inputs go through grouped nodes. */
+    osp_tensor *many[20];
+    for (int i = 0; i < 20; i++)
+        many[i] = osp_slice(x, 0, i % 2, i % 2 + 1, 1);
+    osp_tensor *cat = osp_concat(20, many, 0);
+    CHECK(cat && cat->shape[0] == 20 && osp_f32(cat)[12 * 5] == osp_f32(x)[12]);
+    int64_t e[] = {5, 2, 3, 4};
+    osp_tensor *ex = osp_contiguous(osp_expand(x, 4, e));
+    CHECK(ex && osp_f32(ex)[24 * 3 + 7] == osp_f32(x)[7]);
+}
+
+/* ---- gradients ---- */
+
+typedef struct { int kind; float alpha, beta; int axes_n; int axes[3]; } case_ctx;
+
+static osp_tensor *f_binary(osp_tensor *const *in, void *ctx)
+{
+    return apply_binary(((case_ctx *)ctx)->kind, in[0], in[1]);
+}
+
+TEST(grad_binary_with_broadcast)
+{
+    int64_t sa[] = {2, 3, 4}, sb[] = {3, 1};
+    for (int k = 0; k < 4; k++) {
+        osp_tensor *in[] = {osp_requires_grad(test_random(3, sa, -1, 1)),
+                            osp_requires_grad(test_random(2, sb, 0.5f, 1.5f))};
+        case_ctx c = {.kind = binary_kinds[k]};
+        CHECK(gradcheck("binary", f_binary, 2, in, &c, NULL));
+    }
+}
+
+static osp_tensor *f_unary(osp_tensor *const *in, void *ctx)
+{
+    case_ctx *c = ctx;
+    return osp_unary(in[0], c->kind, c->alpha, c->beta);
+}
+
+TEST(grad_unary_all_kinds)
+{
+    int64_t s[] = {3, 7};
+    for (int k = OSP_UNARY_EXP; k <= OSP_UNARY_SCALE_SHIFT; k++) {
+        bool positive = k == OSP_UNARY_LOG || k == OSP_UNARY_SQRT;
+        osp_tensor *x = osp_requires_grad(test_random(2, s, positive ? 0.5f : -2, 2));
+        /* Keep clear of kinks (finite differences straddle them). */
+        float *p = osp_f32(x);
+        for (int i = 0; i < 21; i++) {
+            if (fabsf(p[i]) < 0.05f)
+                p[i] += 0.1f;
+            if (k == OSP_UNARY_CLAMP && fabsf(fabsf(p[i]) - 1.0f) < 0.05f)
+                p[i] += 0.1f;
+        }
+        case_ctx c = {.kind = k, .alpha = k == OSP_UNARY_CLAMP ? -1.0f : 0.3f,
+                      .beta = k == OSP_UNARY_CLAMP ? 1.0f : 0.7f};
+        char label[32];
+        snprintf(label, sizeof label, "unary %d", k);
+        CHECK(gradcheck(label, f_unary, 1, (osp_tensor *[]){x}, &c, NULL));
+    }
+}
+
+static osp_tensor *f_reduce(osp_tensor *const *in, void *ctx)
+{
+    case_ctx *c = ctx;
+    switch (c->kind) {
+    case OSP_REDUCE_SUM: return osp_sum(in[0], c->axes_n, c->axes, false);
+    case OSP_REDUCE_MEAN: return osp_mean(in[0], c->axes_n, c->axes, true);
+    case OSP_REDUCE_VAR: return osp_var(in[0], c->axes_n, c->axes, 1, false);
+    default: return osp_max(in[0], c->axes_n, c->axes, false);
+    }
+}
+
+TEST(grad_reductions)
+{
+    int64_t s[] = {3, 4, 5};
+    for (int k = OSP_REDUCE_SUM; k <= OSP_REDUCE_MAX; k++) {
+        osp_tensor *x = osp_requires_grad(test_random(3, s, -2, 2));
+        case_ctx c = {.kind = k, .axes_n = 2, .axes = {0, -1}};
+        CHECK(gradcheck("reduce", f_reduce, 1, (osp_tensor *[]){x}, &c, NULL));
+        case_ctx all = {.kind = k, .axes_n = 0};
+        CHECK(gradcheck("reduce all", f_reduce, 1, (osp_tensor *[]){x}, &all, NULL));
+    }
+}
+
+static osp_tensor *f_shapes(osp_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    /* permute -> slice (step 2) -> reshape -> concat with an expanded tensor */
+    int perm[] = {2, 0, 1};
+    osp_tensor *p = osp_permute(in[0], perm);
+    osp_tensor *s = osp_slice(p, 0, 1, 5, 2);
+    int64_t r[] = {2, -1};
+    osp_tensor *flat = osp_reshape(s, 2, r);
+    int64_t e[] = {2, 6};
+    osp_tensor *ex = osp_expand(in[1], 2, e);
+    return osp_concat(2, (osp_tensor *[]){flat, ex}, 1);
+}
+
+TEST(grad_views_and_concat)
+{
+    int64_t sx[] = {2, 3, 5}, sy[] = {2, 1};
+    osp_tensor *in[] = {osp_requires_grad(test_random(3, sx, -1, 1)),
+                        osp_requires_grad(test_random(2, sy, -1, 1))};
+    CHECK(gradcheck("views", f_shapes, 2, in, NULL, NULL));
+}
+
+static osp_tensor *f_reuse(osp_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    /* x used three times: gradients must accumulate. */
+    osp_tensor *x = in[0];
+    return osp_mul(osp_add(x, osp_tanh(x)), osp_cast(osp_cast(x, OSP_F64), OSP_F32));
+}
+
+TEST(grad_accumulates_over_uses)
+{
+    int64_t s[] = {4, 4};
+    osp_tensor *x = osp_requires_grad(test_random(2, s, -1, 1));
+    CHECK(gradcheck("reuse", f_reuse, 1, (osp_tensor *[]){x}, NULL, NULL));
+}
+
+TEST(tape_bookkeeping)
+{
+    int64_t s[] = {3};
+    osp_tensor *x = osp_requires_grad(test_random(1, s, -1, 1));
+    osp_tensor *c = test_random(1, s, -1, 1);
+    bool was = osp_grad_set_enabled(true);
+    osp_tensor *y = osp_sum(osp_mul(x, c), 0, NULL, false);
+    CHECK(osp_tape_size() == 2);
+    CHECK(osp_backward(y, NULL) == OSP_OK);
+    CHECK(osp_tape_size() == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(osp_f32(x->grad)[i] == osp_f32(c)[i]);
+    /* No grad required: nothing is recorded and backward refuses. */
+    osp_tensor *z = osp_sum(c, 0, NULL, false);
+    CHECK(osp_tape_size() == 0);
+    CHECK(osp_backward(z, NULL) != OSP_OK);
+    osp_grad_set_enabled(was);
+    osp_zero_grad(x);
+    CHECK(x->grad == NULL);
+}
+
+int main(void)
+{
+    RUN(binary_broadcasting_matches_loops);
+    RUN(unary_values);
+    RUN(reductions_match_loops);
+    RUN(shape_ops);
+    RUN(grad_binary_with_broadcast);
+    RUN(grad_unary_all_kinds);
+    RUN(grad_reductions);
+    RUN(grad_views_and_concat);
+    RUN(grad_accumulates_over_uses);
+    RUN(tape_bookkeeping);
+    return test_summary();
+}
