@@ -1,0 +1,254 @@
+/* cpu_norm.c — group, layer and RMS normalisation, forward and backward.
+ *
+ * Every kernel sees x as [N, C, S] split into G groups of C/G channels:
+ * group norm is that directly (S = product of the trailing dims), layer
+ * norm over the last axis D is the same computation on [rows, D, 1] with
+ * one group, and RMS norm is layer norm without the mean (same layout).
+ * One (n, group) block is contiguous (C/G·S floats); its statistics are
+ * accumulated in double, so results match PyTorch's float32 to ~1e-7.
+ * Blocks run in parallel, and the gamma/beta gradients sum in an order
+ * fixed by the shape, so every result is independent of the thread count. */
+#include "cpu_kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct norm_shape {
+    int64_t n, c, s, groups;
+} norm_shape;
+
+/* Per-block statistics: the mean (0 for RMS norm) and 1/sqrt(var + eps). */
+typedef struct norm_stats {
+    double mean, rstd;
+} norm_stats;
+
+static norm_shape group_norm_shape(const osp_tensor *x, int groups)
+{
+    norm_shape sh = {x->shape[0], x->shape[1], 1, groups};
+    for (int i = 2; i < x->ndim; i++)
+        sh.s *= x->shape[i];
+    return sh;
+}
+
+/* Layer and RMS norm: [rows, D] as [rows, D, 1] with one group. */
+static norm_shape last_axis_shape(const osp_tensor *x)
+{
+    int64_t d = x->shape[x->ndim - 1];
+    norm_shape sh = {d ? osp_numel(x) / d : 0, d, 1, 1};
+    return sh;
+}
+
+/* Biased mean and variance of len floats, two passes in double. */
+static norm_stats centred_stats(const float *x, int64_t len, float eps)
+{
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < len; i++)
+        sum += x[i];
+    double mean = len ? sum / (double)len : 0;
+    for (int64_t i = 0; i < len; i++) {
+        double d = x[i] - mean;
+        sq += d * d;
+    }
+    double var = len ? sq / (double)len : 0;
+    return (norm_stats){mean, 1.0 / sqrt(var + eps)};
+}
+
+/* T5's order of operations: variance = mean(x²) rounded to float32 (PyTorch
+ * keeps it as a float32 tensor), then rsqrt(variance + eps) in float32. */
+static norm_stats rms_stats(const float *x, int64_t len, float eps)
+{
+    double sq = 0;
+    for (int64_t i = 0; i < len; i++)
+        sq += (double)x[i] * x[i];
+    float var = len ? (float)(sq / (double)len) : 0.0f;
+    return (norm_stats){0.0, 1.0f / sqrtf(var + eps)};
+}
+
+/* in: x, gamma?, beta?   out: y */
+static void centred_forward(const osp_node *n, norm_shape sh)
+{
+    const float *x = osp_f32(n->in[0]);
+    const float *gamma = n->in[1] ? osp_f32(n->in[1]) : NULL;
+    const float *beta = n->in[2] ? osp_f32(n->in[2]) : NULL;
+    float *y = osp_f32(n->out[0]);
+    float eps = n->p.norm.eps;
+    int64_t cpg = sh.c / sh.groups, len = cpg * sh.s, blocks = sh.n * sh.groups;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        const float *xb = x + b * len;
+        float *yb = y + b * len;
+        norm_stats st = centred_stats(xb, len, eps);
+        int64_t c0 = (b % sh.groups) * cpg;
+        for (int64_t c = 0; c < cpg; c++) {
+            /* y = (x - mean)·rstd·gamma + beta = x·a + shift */
+            double a = st.rstd * (gamma ? gamma[c0 + c] : 1.0f);
+            double shift = (beta ? beta[c0 + c] : 0.0f) - st.mean * a;
+            for (int64_t i = c * sh.s; i < (c + 1) * sh.s; i++)
+                yb[i] = (float)(xb[i] * a + shift);
+        }
+    }
+}
+
+osp_status cpu_group_norm(const osp_node *n)
+{
+    centred_forward(n, group_norm_shape(n->in[0], n->p.norm.groups));
+    return OSP_OK;
+}
+
+osp_status cpu_layer_norm(const osp_node *n)
+{
+    centred_forward(n, last_axis_shape(n->in[0]));
+    return OSP_OK;
+}
+
+osp_status cpu_rms_norm(const osp_node *n)
+{
+    const float *x = osp_f32(n->in[0]);
+    const float *gamma = n->in[1] ? osp_f32(n->in[1]) : NULL;
+    float *y = osp_f32(n->out[0]);
+    norm_shape sh = last_axis_shape(n->in[0]);
+    float eps = n->p.norm.eps;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < sh.n; r++) {
+        const float *xr = x + r * sh.c;
+        float *yr = y + r * sh.c;
+        float rstd = (float)rms_stats(xr, sh.c, eps).rstd;
+        for (int64_t d = 0; d < sh.c; d++)
+            yr[d] = (gamma ? gamma[d] : 1.0f) * (xr[d] * rstd);
+    }
+    return OSP_OK;
+}
+
+/* ---- backward ----
+ * With xhat = (x - mean)·rstd and g = gy·gamma over one block of len
+ * elements: gx = rstd·(g - mean(g) - xhat·mean(g·xhat)). RMS norm has no
+ * mean: gx = rstd·(g - xhat·mean(g·xhat)) with xhat = x·rstd. */
+static void block_backward(const float *gy, const float *x, const float *gamma, norm_shape sh,
+                           int64_t c0, norm_stats st, bool centred, float *gx)
+{
+    int64_t cpg = sh.c / sh.groups, len = cpg * sh.s;
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t c = 0; c < cpg; c++) {
+        double w = gamma ? gamma[c0 + c] : 1.0f;
+        for (int64_t i = c * sh.s; i < (c + 1) * sh.s; i++) {
+            double g = gy[i] * w;
+            sum_g += g;
+            sum_gx += g * (x[i] - st.mean) * st.rstd;
+        }
+    }
+    double mean_g = centred ? sum_g / (double)len : 0, mean_gx = sum_gx / (double)len;
+    for (int64_t c = 0; c < cpg; c++) {
+        double w = gamma ? gamma[c0 + c] : 1.0f;
+        for (int64_t i = c * sh.s; i < (c + 1) * sh.s; i++) {
+            double xhat = (x[i] - st.mean) * st.rstd;
+            gx[i] = (float)(st.rstd * (gy[i] * w - mean_g - xhat * mean_gx));
+        }
+    }
+}
+
+/* ggamma[c] = Σ gy·xhat and gbeta[c] = Σ gy over n and s (either may be
+ * NULL), using the per-block statistics. The work is split into items of
+ * (row chunk, channel tile) whose sizes depend only on the shape; each
+ * item writes partial sums of its chunk, which are then added in chunk
+ * order, so the result does not depend on the thread count. A tile spans
+ * about ITEM_SPAN contiguous elements of a row (whole rows for layer
+ * norm, one channel for the VAE's large group norms). */
+#define ROW_CHUNKS 64
+#define ITEM_SPAN 4096
+
+static osp_status affine_grads(const float *gy, const float *x, const norm_stats *stats,
+                               norm_shape sh, float *ggamma, float *gbeta)
+{
+    int64_t cpg = sh.c / sh.groups;
+    int64_t tile = sh.s >= ITEM_SPAN ? 1 : (ITEM_SPAN + sh.s - 1) / sh.s;
+    tile = tile < sh.c ? tile : sh.c;
+    int64_t chunks = sh.n < ROW_CHUNKS ? sh.n : ROW_CHUNKS;
+    int64_t tiles = tile ? (sh.c + tile - 1) / tile : 0, items = chunks * tiles;
+    int64_t rows_per_chunk = chunks ? (sh.n + chunks - 1) / chunks : 0;
+    /* part[r][0][c]: Σ gy·xhat, part[r][1][c]: Σ gy over chunk r */
+    size_t count = (size_t)(chunks ? chunks : 1) * 2 * (size_t)sh.c;
+    double *part = calloc(count ? count : 1, sizeof *part);
+    if (!part)
+        return osp_error_nomem("normalisation parameter gradients", count * sizeof *part);
+#pragma omp parallel for schedule(static)
+    for (int64_t item = 0; item < items; item++) {
+        int64_t r = item / tiles, c_lo = item % tiles * tile;
+        int64_t c_hi = c_lo + tile < sh.c ? c_lo + tile : sh.c;
+        int64_t i_lo = r * rows_per_chunk;
+        int64_t i_hi = i_lo + rows_per_chunk < sh.n ? i_lo + rows_per_chunk : sh.n;
+        double *pg = part + r * 2 * sh.c, *pb = pg + sh.c;
+        for (int64_t i = i_lo; i < i_hi; i++) {
+            for (int64_t c = c_lo; c < c_hi;) {
+                /* the channels of this tile in group c / cpg */
+                int64_t g = c / cpg, c_end = (g + 1) * cpg < c_hi ? (g + 1) * cpg : c_hi;
+                norm_stats st = stats[i * sh.groups + g];
+                for (; c < c_end; c++) {
+                    const float *gyc = gy + (i * sh.c + c) * sh.s;
+                    const float *xc = x + (i * sh.c + c) * sh.s;
+                    double sg = 0, sb = 0;
+                    for (int64_t s = 0; s < sh.s; s++) {
+                        sg += gyc[s] * (xc[s] - st.mean);
+                        sb += gyc[s];
+                    }
+                    pg[c] += sg * st.rstd;
+                    pb[c] += sb;
+                }
+            }
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < sh.c; c++) {
+        double sg = 0, sb = 0;
+        for (int64_t r = 0; r < chunks; r++) {
+            sg += part[r * 2 * sh.c + c];
+            sb += part[r * 2 * sh.c + sh.c + c];
+        }
+        if (ggamma)
+            ggamma[c] = (float)sg;
+        if (gbeta)
+            gbeta[c] = (float)sb;
+    }
+    free(part);
+    return OSP_OK;
+}
+
+/* in: gy, x, gamma?   out: gx, ggamma?, gbeta? (gbeta only when centred). */
+static osp_status norm_backward(const osp_node *n, norm_shape sh, bool centred)
+{
+    const float *gy = osp_f32(n->in[0]), *x = osp_f32(n->in[1]);
+    const float *gamma = n->in[2] ? osp_f32(n->in[2]) : NULL;
+    float eps = n->p.norm.eps;
+    int64_t cpg = sh.c / sh.groups, len = cpg * sh.s, blocks = sh.n * sh.groups;
+    norm_stats *stats = malloc((size_t)(blocks ? blocks : 1) * sizeof *stats);
+    if (!stats)
+        return osp_error_nomem("normalisation statistics", (size_t)blocks * sizeof *stats);
+    float *gx = osp_f32(n->out[0]);
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        const float *xb = x + b * len;
+        stats[b] = centred ? centred_stats(xb, len, eps) : rms_stats(xb, len, eps);
+        block_backward(gy + b * len, xb, gamma, sh, (b % sh.groups) * cpg, stats[b], centred,
+                       gx + b * len);
+    }
+    osp_tensor *gg = n->n_out > 1 ? n->out[1] : NULL, *gb = n->n_out > 2 ? n->out[2] : NULL;
+    osp_status st = OSP_OK;
+    if (gg || gb)
+        st = affine_grads(gy, x, stats, sh, gg ? osp_f32(gg) : NULL, gb ? osp_f32(gb) : NULL);
+    free(stats);
+    return st;
+}
+
+osp_status cpu_group_norm_backward(const osp_node *n)
+{
+    return norm_backward(n, group_norm_shape(n->in[1], n->p.norm.groups), true);
+}
+
+osp_status cpu_layer_norm_backward(const osp_node *n)
+{
+    return norm_backward(n, last_axis_shape(n->in[1]), true);
+}
+
+osp_status cpu_rms_norm_backward(const osp_node *n)
+{
+    return norm_backward(n, last_axis_shape(n->in[1]), false);
+}
