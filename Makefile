@@ -9,7 +9,7 @@ CFLAGS ?= -O2
 WARN := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Ilibosp -Ilibosp/core $(WARN) \
                -DOSP_VERSION='"$(VERSION)"'
-LDLIBS := -lmsgpackc -lcjson -lopenblas -lpng -lm -lpthread
+LDLIBS := -lmsgpackc -lcjson -lopenblas -lpng -lavformat -lavcodec -lswscale -lavutil -lm -lpthread
 BUILD := build
 BIN := bin
 SAN ?=
@@ -41,13 +41,17 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_HELPERS := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
 TEST_HELPER_OBJ := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
 TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Programs the bats suites use to make their inputs (not tests themselves).
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all lib tools tests check check-asan test-cuda fuzz install deps demo bench clean
+# Objects that only pattern rules name would be deleted as intermediates.
+.SECONDARY: $(TOOL_COMMON_OBJ) $(TEST_HELPER_OBJ)
 all: lib tools
 
 lib: $(BUILD)/libosp.a $(BUILD)/libosp.so
 tools: $(TOOLS)
-tests: $(TESTS)
+tests: $(TESTS) $(TEST_TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -67,8 +71,13 @@ $(BUILD)/libosp.so: $(LIB_OBJ)
 	$(CC) -shared -fopenmp $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/%: tools/%.c $(TOOL_COMMON_OBJ) $(BUILD)/libosp.a
-	@mkdir -p $(BIN)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $(LDFLAGS) -o $@ $< $(TOOL_COMMON_OBJ) $(BUILD)/libosp.a $(LDLIBS)
+	@mkdir -p $(BIN) $(BUILD)/tools
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools -MMD -MP -MF $(BUILD)/tools/$*.d $(LDFLAGS) -o $@ $< \
+	  $(TOOL_COMMON_OBJ) $(BUILD)/libosp.a $(LDLIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libosp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/libosp.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJ) $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)
@@ -85,11 +94,19 @@ check-asan:
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+# The library is instrumented once into an archive, so each fuzzer links
+# only the objects it uses; UB aborts so libFuzzer records it as a crash.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -Ilibosp -Ilibosp/core \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
 fuzz: $(FUZZERS)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp \
-	  -Ilibosp -Ilibosp/core -o $@ $< $(LIB_SRC) $(LDLIBS)
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build-fuzz/libosp.a: $(LIB_SRC:%.c=build-fuzz/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libosp.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libosp.a $(LDLIBS)
 
 demo: all
 	bin/osp-info examples/data/sample.msgpack
@@ -111,7 +128,8 @@ install: all
 	install -m 644 $(BUILD)/libosp.a $(DESTDIR)$(PREFIX)/lib
 	install -m 755 $(BUILD)/libosp.so $(DESTDIR)$(PREFIX)/lib
 	cd libosp && find . -name '*.h' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/include/osp/{} \;
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' libosp.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@LIBS_PRIVATE@|$(LDLIBS) -lgomp|' libosp.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libosp.pc
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
@@ -122,4 +140,4 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz bin bin-asan
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)
