@@ -111,6 +111,22 @@ void osp_pool_pop(void)
     free(p);
 }
 
+static void pool_add(osp_tensor *t);
+
+osp_tensor *osp_pool_pop_keep(osp_tensor *keep)
+{
+    osp_retain(keep);
+    osp_pool_pop();
+    return osp_autorelease(keep);
+}
+
+osp_tensor *osp_autorelease(osp_tensor *t)
+{
+    if (t)
+        pool_add(t);
+    return t;
+}
+
 static void pool_add(osp_tensor *t)
 {
     pool *p = current_pool;

@@ -96,6 +96,12 @@ void osp_release(osp_tensor *t);       /* NULL-safe */
 
 void osp_pool_push(void);
 void osp_pool_pop(void);
+/* Pops the innermost pool but keeps `keep` alive in the enclosing one
+ * (NULL-safe). Returns keep. Lets a block free its temporaries eagerly:
+ *   osp_pool_push(); y = ...; return osp_pool_pop_keep(y); */
+osp_tensor *osp_pool_pop_keep(osp_tensor *keep);
+/* Hands an owned reference to the current pool (released at its pop). */
+osp_tensor *osp_autorelease(osp_tensor *t);
 /* Moves t out of the innermost pool into the caller's ownership (the
  * reference the pool held now belongs to the caller). Returns t. */
 osp_tensor *osp_pool_take(osp_tensor *t);

@@ -1,0 +1,77 @@
+/* causalvae.h — Open-Sora-Plan v1.0.0 CausalVideoVAE (spec/causalvae.md).
+ *
+ * video [B,3,T,H,W] in [-1,1] --encode--> moments [B,2E,T',H/8,W/8]
+ * (posterior mean = channels 0..E-1, raw logvar = E..2E-1) --sample-->
+ * latent --decode--> video. T' = (T-1)/4 + 1 for T = 1+4k (release
+ * layout). Any config of the family is accepted: widths, level count and
+ * resampler lists are read from config.json and checked against the
+ * weights. */
+#ifndef OSP_CAUSALVAE_H
+#define OSP_CAUSALVAE_H
+
+#include <stdbool.h>
+
+#include "core/tensor.h"
+#include "io/config.h"
+
+#define OSP_VAE_MAX_LEVELS 8
+/* The wrapper's latent scale (CausalVAEModelWrapper). */
+#define OSP_VAE_LATENT_SCALE 0.18215f
+
+typedef struct osp_vae_config {
+    int hidden_size, levels, num_res_blocks, z_channels, embed_dim;
+    int mult[OSP_VAE_MAX_LEVELS];
+    bool double_z;
+    bool spatial_down[OSP_VAE_MAX_LEVELS], temporal_down[OSP_VAE_MAX_LEVELS];
+    bool spatial_up[OSP_VAE_MAX_LEVELS], temporal_up[OSP_VAE_MAX_LEVELS];
+} osp_vae_config;
+
+/* Parses and validates a CausalVAEModel config.json (rejects classes and
+ * layouts this implementation does not build, naming the key). */
+osp_status osp_vae_config_parse(const osp_config *c, osp_vae_config *out);
+/* Time / space compression factors implied by the config (4 and 8 for the
+ * release). */
+int osp_vae_time_factor(const osp_vae_config *c);
+int osp_vae_space_factor(const osp_vae_config *c);
+
+/* Spatial tiling (spec section 8). sample_size in pixels, latent_size in
+ * latent cells; a tile size S sets latent_size = S / space factor. */
+typedef struct osp_vae_tiling {
+    bool enabled;
+    int64_t sample_size, latent_size;
+    double overlap; /* the reference computes the tile arithmetic in double */
+} osp_vae_tiling;
+
+typedef struct osp_vae osp_vae;
+
+/* Loads a model folder (config.json + diffusion_pytorch_model.safetensors;
+ * `loss.*` keys are ignored) onto device. */
+osp_vae *osp_vae_load(const char *dir, osp_device device);
+void osp_vae_free(osp_vae *vae);
+const osp_vae_config *osp_vae_get_config(const osp_vae *vae);
+/* The reference's tiling defaults for this model (off, 256 px, overlap 0.25). */
+osp_vae_tiling osp_vae_default_tiling(const osp_vae *vae);
+struct osp_params *osp_vae_params(osp_vae *vae);
+
+/* moments = quant_conv(encoder(video)); tiled when tiling says so. */
+osp_tensor *osp_vae_encode(osp_vae *vae, osp_tensor *video, const osp_vae_tiling *tiling);
+/* video = decoder(post_quant_conv(z)) for an unscaled latent z. */
+osp_tensor *osp_vae_decode(osp_vae *vae, osp_tensor *z, const osp_vae_tiling *tiling);
+
+/* The untiled halves (also used per tile). */
+osp_tensor *osp_vae_encoder_forward(osp_vae *vae, osp_tensor *video);
+osp_tensor *osp_vae_decoder_forward(osp_vae *vae, osp_tensor *z);
+
+/* Posterior from moments: mean (channels 0..E-1) and logvar clamped to
+ * [-30, 20]. */
+osp_status osp_vae_posterior(osp_tensor *moments, osp_tensor **mean, osp_tensor **logvar);
+/* mean + exp(0.5 logvar) * noise. */
+osp_tensor *osp_vae_sample(osp_tensor *mean, osp_tensor *logvar, osp_tensor *noise);
+
+/* The in-place blend-and-assemble of spec section 8 over a rows x cols
+ * grid of tiles [B,C,T,h,w] (row-major array), blend width `blend`, kept
+ * extent `keep`. Exposed for tests. */
+osp_tensor *osp_vae_blend_tiles(osp_tensor **tiles, int rows, int cols, int64_t blend,
+                                int64_t keep);
+
+#endif

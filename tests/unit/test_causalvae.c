@@ -1,0 +1,228 @@
+/* test_causalvae.c — the CausalVideoVAE against fixtures/vae (outputs of
+ * the reference code): encode, posterior, latent, decode, the middle
+ * attention quirk, tiling, float16 weights, and bad model folders. */
+#include "fixture.h"
+#include "models/causalvae.h"
+#include "models/causalvae_blocks.h"
+#include "backend/ops.h"
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TOL_MOMENTS 1e-4
+#define TOL_DECODED 2e-4
+
+static osp_vae *load(const char *rel)
+{
+    osp_vae *v = osp_vae_load(fixture_path(rel), OSP_DEVICE_CPU);
+    if (!v)
+        printf("#   loading %s: %s\n", rel, osp_error_message());
+    return v;
+}
+
+/* Encode + posterior + decode(mean) for one fixture case folder. */
+static void check_case(osp_vae *v, const char *dir, const osp_vae_tiling *tiling)
+{
+    char in[256], ex[256];
+    snprintf(in, sizeof in, "%s/input.safetensors", dir);
+    snprintf(ex, sizeof ex, "%s/expected.safetensors", dir);
+    osp_tensor *video = fixture_tensor(in, "video");
+    osp_tensor *moments = osp_vae_encode(v, video, tiling);
+    CHECK(fixture_close("moments", moments, fixture_tensor(ex, "moments"), TOL_MOMENTS));
+    osp_tensor *mean = NULL, *logvar = NULL;
+    CHECK(osp_vae_posterior(moments, &mean, &logvar) == OSP_OK);
+    CHECK(fixture_close("mean", mean, fixture_tensor(ex, "mean"), TOL_MOMENTS));
+    CHECK(fixture_close("logvar", logvar, fixture_tensor(ex, "logvar"), TOL_MOMENTS));
+    osp_tensor *decoded = osp_vae_decode(v, fixture_tensor(ex, "mean"), tiling);
+    CHECK(fixture_close("decoded", decoded, fixture_tensor(ex, "decoded"), TOL_DECODED));
+}
+
+TEST(video_9_frames)
+{
+    osp_vae *v = load("vae/model");
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    check_case(v, "vae/video", NULL);
+    /* The latent the diffusion model sees, from the fixture's noise. */
+    const char *ex = "vae/video/expected.safetensors";
+    osp_tensor *z = osp_vae_sample(fixture_tensor(ex, "mean"), fixture_tensor(ex, "logvar"),
+                                   fixture_tensor("vae/video/input.safetensors", "noise"));
+    CHECK(fixture_close("latent", osp_scale_shift(z, OSP_VAE_LATENT_SCALE, 0),
+                        fixture_tensor(ex, "latent"), TOL_MOMENTS));
+    osp_vae_free(v);
+}
+
+TEST(image_batch_of_two)
+{
+    osp_vae *v = load("vae/model");
+    if (v)
+        check_case(v, "vae/image", NULL);
+    CHECK(v != NULL);
+    osp_vae_free(v);
+}
+
+TEST(tiled_encode_and_decode)
+{
+    osp_vae *v = load("vae/model");
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    osp_vae_tiling t = {true, 32, 4, 0.25};
+    check_case(v, "vae/tiled", &t);
+    /* Untiled on the same input differs (tiling is not exact). */
+    osp_tensor *video = fixture_tensor("vae/tiled/input.safetensors", "video");
+    CHECK(fixture_close("untiled moments", osp_vae_encode(v, video, NULL),
+                        fixture_tensor("vae/tiled/expected.safetensors", "moments_untiled"),
+                        TOL_MOMENTS));
+    osp_vae_free(v);
+}
+
+/* Runs one middle attention block of a fixture model on its recorded input. */
+static void check_attention_block(const char *model, const char *prefix, const char *ex,
+                                  int64_t channels)
+{
+    osp_model_dir *dir = osp_model_open(fixture_path(model));
+    osp_params p;
+    osp_params_init(&p, dir, OSP_DEVICE_CPU);
+    vae_attn a;
+    char in_key[128], out_key[128];
+    snprintf(in_key, sizeof in_key, "dbg.%s.in", prefix);
+    snprintf(out_key, sizeof out_key, "dbg.%s.out", prefix);
+    CHECK(dir && vae_attn_load(&a, &p, prefix, channels) == OSP_OK);
+    if (dir && p.n)
+        CHECK(fixture_close(prefix, vae_attn_forward(&a, fixture_tensor(ex, in_key)),
+                            fixture_tensor(ex, out_key), TOL_MOMENTS));
+    osp_params_free(&p);
+    osp_model_close(dir);
+}
+
+TEST(attention_regrouping_quirk)
+{
+    check_attention_block("vae/model", "encoder.mid.attn_1", "vae/video/expected.safetensors", 32);
+    check_attention_block("vae/model", "decoder.mid.attn_1", "vae/video/expected.safetensors", 32);
+    check_attention_block("vae/wide/model", "encoder.mid.attn_1",
+                          "vae/wide/video/expected.safetensors", 64);
+}
+
+TEST(wide_model_with_f16_weights)
+{
+    osp_vae *v = load("vae/wide/model");
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    check_case(v, "vae/wide/video", NULL);
+    check_case(v, "vae/wide/image", NULL);
+    osp_vae_free(v);
+}
+
+/* Writes a model folder whose config.json is `config` next to the fixture
+ * weights (symlinked); returns the folder path. */
+static const char *fake_model(const char *config)
+{
+    static char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/osp-vae-test-XXXXXX");
+    if (!mkdtemp(dir))
+        return NULL;
+    char path[256], target[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    fputs(config, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    const char *src = fixture_path("vae/model/diffusion_pytorch_model.safetensors");
+    if (src[0] == '/')
+        snprintf(target, sizeof target, "%s", src);
+    else if (getcwd(target, sizeof target))
+        snprintf(target + strlen(target), sizeof target - strlen(target), "/%s", src);
+    return symlink(target, path) == 0 ? dir : NULL;
+}
+
+static void remove_fake(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+/* The fixture's config.json with `from` replaced by `to` (malloc'd). */
+static char *edited_config(const char *from, const char *to)
+{
+    FILE *f = fopen(fixture_path("vae/model/config.json"), "rb");
+    if (!f)
+        return NULL;
+    static char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, from);
+    if (!at)
+        return NULL;
+    char *out = malloc(n + strlen(to) + 1);
+    if (out)
+        sprintf(out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    return out;
+}
+
+TEST(bad_configs_are_rejected_clearly)
+{
+    static const char *const edits[][3] = {
+        {"\"hidden_size\": 32", "\"hidden_size\": 64", "encoder.conv_in.conv.weight"},
+        {"\"encoder_attention\": \"AttnBlock3D\"", "\"encoder_attention\": \"AttnBlock3DFix\"",
+         "AttnBlock3DFix"},
+        {"\"encoder_spatial_downsample\": [\n    \"SpatialDownsample2x\",",
+         "\"encoder_spatial_downsample\": [", "3 entries for 4 levels"},
+        {"\"num_res_blocks\": 1", "\"num_res_blocks\": 2", "block.1"},
+        {"\"encoder_temporal_downsample\": [\n    \"TimeDownsample2x\",\n    \"TimeDownsample2x\",\n    \"\",\n    \"\"",
+         "\"encoder_temporal_downsample\": [\"TimeDownsample2x\", \"\", \"\", \"TimeDownsample2x\"",
+         "last encoder level"},
+        {"\"hidden_size\": 32", "\"hidden_size\": ", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        char *config = edited_config(edits[i][0], edits[i][1]);
+        CHECK(config != NULL);
+        const char *dir = config ? fake_model(config) : NULL;
+        free(config);
+        CHECK(dir != NULL);
+        if (!dir)
+            continue;
+        osp_error_clear();
+        osp_vae *v = osp_vae_load(dir, OSP_DEVICE_CPU);
+        CHECK(v == NULL && osp_error_code() == OSP_ERR_DATA);
+        CHECK(strstr(osp_error_message(), edits[i][2]) != NULL);
+        printf("#   edit %zu: %s\n", i, osp_error_message());
+        osp_vae_free(v);
+        remove_fake(dir);
+    }
+    CHECK(osp_vae_load("/nonexistent/vae", OSP_DEVICE_CPU) == NULL);
+}
+
+TEST(bad_inputs_are_rejected)
+{
+    osp_vae *v = load("vae/model");
+    if (!v)
+        return;
+    int64_t wrong_channels[] = {1, 4, 1, 16, 16}, tiny[] = {1, 3, 1, 4, 4};
+    CHECK(osp_vae_encode(v, test_random(5, wrong_channels, -1, 1), NULL) == NULL);
+    CHECK(osp_vae_encode(v, test_random(5, tiny, -1, 1), NULL) == NULL);
+    int64_t latent_bad[] = {1, 3, 1, 2, 2};
+    CHECK(osp_vae_decode(v, test_random(5, latent_bad, -1, 1), NULL) == NULL);
+    osp_vae_free(v);
+}
+
+int main(void)
+{
+    RUN(video_9_frames);
+    RUN(image_batch_of_two);
+    RUN(tiled_encode_and_decode);
+    RUN(attention_regrouping_quirk);
+    RUN(wide_model_with_f16_weights);
+    RUN(bad_configs_are_rejected_clearly);
+    RUN(bad_inputs_are_rejected);
+    return test_summary();
+}
