@@ -7,7 +7,7 @@ CUDA ?= 0
 CC ?= gcc
 CFLAGS ?= -O2
 WARN := -Wall -Wextra -Werror
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Ilibosp -Ilibosp/core $(WARN) \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Ilibosp -Ilibosp/core -Itools $(WARN) \
                -DOSP_VERSION='"$(VERSION)"'
 LDLIBS := -lmsgpackc -lcjson -lopenblas -lpng -lavformat -lavcodec -lswscale -lavutil -lm -lpthread
 BUILD := build

@@ -1,6 +1,7 @@
 /* video.c — FFmpeg-backed video reader and writer (see video.h). */
 #include "video.h"
 #include "atomic_file.h"
+#include "core/log.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -9,6 +10,13 @@
 #include <libswscale/swscale.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* FFmpeg's own messages would add lines to osp's one-line errors; they
+ * show only with -v. */
+static void set_ffmpeg_log_level(void)
+{
+    av_log_set_level(osp_log_get_level() >= OSP_LOG_DEBUG ? AV_LOG_WARNING : AV_LOG_QUIET);
+}
 
 static osp_status av_fail(int err, const char *what, const char *path)
 {
@@ -49,7 +57,7 @@ void osp_video_close(osp_video_reader *r)
 
 osp_video_reader *osp_video_open(const char *path)
 {
-    av_log_set_level(AV_LOG_ERROR);
+    set_ffmpeg_log_level();
     osp_video_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) {
         free(r);
@@ -96,7 +104,9 @@ osp_video_reader *osp_video_open(const char *path)
     }
     r->info.width = r->dec->width;
     r->info.height = r->dec->height;
-    AVRational rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+    /* r_frame_rate is the stream's base rate; the average is skewed for
+     * short clips by how the last frame's duration is counted. */
+    AVRational rate = st->r_frame_rate.num ? st->r_frame_rate : st->avg_frame_rate;
     r->info.fps = rate.den ? av_q2d(rate) : 0.0;
     r->info.frames = st->nb_frames > 0 ? st->nb_frames : 0;
     return r;
@@ -237,7 +247,7 @@ void osp_video_writer_close(osp_video_writer *w)
 osp_video_writer *osp_video_writer_open(const char *path, int width, int height, double fps,
                                         const char *codec_name, int crf)
 {
-    av_log_set_level(AV_LOG_ERROR);
+    set_ffmpeg_log_level();
     if (width <= 0 || height <= 0 || !(fps > 0) || fps > 1000) {
         osp_error(OSP_ERR_USAGE, "%s: invalid video size %dx%d or frame rate %g", path, width,
                   height, fps);

@@ -16,7 +16,7 @@
 
 #define OSP_VAE_MAX_LEVELS 8
 /* The wrapper's latent scale (CausalVAEModelWrapper). */
-#define OSP_VAE_LATENT_SCALE 0.18215f
+#define OSP_VAE_LATENT_SCALE 0.18215
 
 typedef struct osp_vae_config {
     int hidden_size, levels, num_res_blocks, z_channels, embed_dim;

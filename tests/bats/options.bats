@@ -4,10 +4,23 @@
 
 load helpers
 
-# The options a tool's --help lists: "-o" and "--output" from lines like
-# "  -o, --output FILE  ...", "--stats" from "      --stats  ...".
+# The options a tool's --help lists: "-o" and "--output" from its own
+# option lines ("  -m, --model DIR  ..." or "      --stats  ..."), and
+# every -x / --long token of the "Common options:" paragraph.
 help_options() {
-    "$1" --help | grep -oE '^ +(-[[:alnum:]], )?--[[:alnum:]-]+' | grep -oE -- '--?[[:alnum:]-]+'
+    "$1" --help | awk '
+        /^Common options:/ { common = 1 }
+        common && /^(Common options:|  )/ {
+            n = split($0, w, /[ ,\/|]+/)
+            for (i = 1; i <= n; i++) if (w[i] ~ /^--?[[:alnum:]][[:alnum:]-]*$/) print w[i]
+            next
+        }
+        { common = 0 }
+        /^ +(-[[:alnum:]], )?--[[:alnum:]-]+/ {
+            line = $0; sub(/^ +/, "", line)
+            if (line ~ /^-[[:alnum:]], /) { print substr(line, 1, 2); line = substr(line, 5) }
+            split(line, w, " "); print w[1]
+        }'
 }
 
 tools() {

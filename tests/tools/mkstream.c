@@ -9,6 +9,9 @@
  *   mkstream sharded DIR       config.json + 2 safetensors shards + index
  *   mkstream bad KIND FILE     KIND: version, missing-key, dtype, size,
  *                              overflow, negative-dim, not-a-map, rank
+ *   mkstream convert ST FILE KEY[=NAME]...
+ *                              tensors KEY of safetensors file ST, written
+ *                              as stream tensors NAME (default KEY)
  *   FILE "-" is stdout. */
 #include <math.h>
 #include <msgpack.h>
@@ -207,8 +210,32 @@ static int write_bad(const char *kind, const char *path)
     return rc;
 }
 
+static int convert(const char *src, const char *path, int n, char **keys)
+{
+    osp_safetensors *st = osp_safetensors_open(src);
+    osp_stream_writer *w = st ? osp_stream_open_write(path) : NULL;
+    int rc = !w;
+    for (int i = 0; i < n && !rc; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%s", keys[i]);
+        char *eq = strchr(key, '=');
+        const char *name = eq ? eq + 1 : key;
+        if (eq)
+            *eq = 0;
+        osp_tensor *t = osp_safetensors_get(st, key);
+        rc = !t || osp_stream_write(w, name, t, NULL) != OSP_OK;
+    }
+    if (!rc)
+        rc = osp_stream_commit(w) != OSP_OK;
+    osp_stream_close_write(w);
+    osp_safetensors_close(st);
+    return rc ? fail() : 0;
+}
+
 static int run(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "convert") == 0)
+        return convert(argv[2], argv[3], argc - 4, argv + 4);
     if (argc == 3 && strcmp(argv[1], "sample") == 0)
         return write_sample(argv[2]);
     if (argc == 3 && strcmp(argv[1], "known") == 0)
@@ -217,7 +244,8 @@ static int run(int argc, char **argv)
         return write_sharded(argv[2]);
     if (argc == 4 && strcmp(argv[1], "bad") == 0)
         return write_bad(argv[2], argv[3]);
-    fprintf(stderr, "usage: mkstream sample|known FILE | sharded DIR | bad KIND FILE\n");
+    fprintf(stderr, "usage: mkstream sample|known FILE | sharded DIR | bad KIND FILE | "
+                    "convert ST FILE KEY[=NAME]...\n");
     return 2;
 }
 

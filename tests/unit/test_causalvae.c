@@ -51,7 +51,7 @@ TEST(video_9_frames)
     const char *ex = "vae/video/expected.safetensors";
     osp_tensor *z = osp_vae_sample(fixture_tensor(ex, "mean"), fixture_tensor(ex, "logvar"),
                                    fixture_tensor("vae/video/input.safetensors", "noise"));
-    CHECK(fixture_close("latent", osp_scale_shift(z, OSP_VAE_LATENT_SCALE, 0),
+    CHECK(fixture_close("latent", osp_scale_shift(z, (float)OSP_VAE_LATENT_SCALE, 0),
                         fixture_tensor(ex, "latent"), TOL_MOMENTS));
     osp_vae_free(v);
 }

@@ -39,8 +39,7 @@ static const cli_option common_options[] = {
 };
 
 static const char exit_codes_line[] =
-    "Exit status: 0 ok, 1 failure, 2 usage, 3 bad input data, 4 out of memory,\n"
-    "5 I/O error.";
+    "Exit 0 ok, 1 fail, 2 usage, 3 bad data, 4 no memory, 5 I/O.";
 
 _Noreturn void cli_usage_error(const char *fmt, ...)
 {
@@ -178,31 +177,35 @@ static void option_left_column(const cli_option *o, char *buf, size_t len)
         snprintf(buf, len, "  %s--%s %s", shortpart, o->name, o->metavar ? o->metavar : "ARG");
 }
 
+/* The tool's own options one a line; the common ones (identical in every
+ * tool and documented in every man page) in one compact paragraph, so the
+ * whole help fits a 24-line screen. */
 static void print_help(const cli_tool *tool, FILE *f)
 {
-    fprintf(f, "Usage: %s [OPTIONS]%s%s\n%s\n\nOptions:\n", tool->name,
-            tool->args ? " " : "", tool->args ? tool->args : "", tool->summary);
-    size_t n = option_count(tool);
+    fprintf(f, "Usage: %s [OPTIONS]%s%s\n%s\n", tool->name, tool->args ? " " : "",
+            tool->args ? tool->args : "", tool->summary);
+    size_t n = table_len(tool->options);
     int width = 0;
     char left[96];
     for (size_t i = 0; i < n; i++) {
-        option_left_column(option_at(tool, i), left, sizeof left);
+        option_left_column(&tool->options[i], left, sizeof left);
         int w = (int)strlen(left);
         width = w > width ? w : width;
     }
     for (size_t i = 0; i < n; i++) {
-        const cli_option *o = option_at(tool, i);
+        const cli_option *o = &tool->options[i];
         option_left_column(o, left, sizeof left);
         fprintf(f, "%-*s  %s", width, left, o->help);
-        /* --device's default depends on the machine; its help says so */
-        if (o->kind == CLI_CHOICE && o->s != &opt_device)
+        if (o->kind == CLI_CHOICE)
             fprintf(f, " (%s%s%s)", o->choices, *o->s ? "; default " : "", *o->s ? *o->s : "");
         fputc('\n', f);
     }
+    fputs("Common options: -o/--output FILE, -q/--quiet, -v/--verbose, --device cpu|cuda,\n"
+          "  --threads N, -h/--help, --version\n", f);
     if (tool->details)
-        fprintf(f, "\n%s\n", tool->details);
+        fprintf(f, "%s\n", tool->details);
     if (tool->example) {
-        fputs("\nExample:\n  ", f);
+        fputs("Example:\n  ", f);
         for (const char *p = tool->example; *p; p++) {
             fputc(*p, f);
             if (*p == '\n' && p[1])
@@ -210,7 +213,7 @@ static void print_help(const cli_tool *tool, FILE *f)
         }
         fputc('\n', f);
     }
-    fprintf(f, "\n%s See %s(1).\n", exit_codes_line, tool->name);
+    fprintf(f, "%s See %s(1).\n", exit_codes_line, tool->name);
 }
 
 /* ---- parsing ---- */

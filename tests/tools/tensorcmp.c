@@ -1,0 +1,63 @@
+/* tensorcmp — compares a tensor of an osp stream with a tensor of a
+ * safetensors file, with the fixture tolerance rule, so bats suites can
+ * check tool outputs against fixtures.
+ *
+ *   tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]
+ *
+ * Passes (exit 0) when max |got - SCALE*want| <= TOL * max(1, max |SCALE*want|);
+ * prints the error either way; exit 1 on a mismatch, 2 on bad arguments or
+ * unreadable inputs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "io/stream.h"
+
+static osp_tensor *from_stream(const char *path, const char *name)
+{
+    osp_stream_reader *r = osp_stream_open_read(path);
+    osp_tensor *found = NULL;
+    for (bool got = true; r && got && !found;) {
+        osp_named_tensor nt = {0};
+        if (osp_stream_read(r, &nt, &got) || !got)
+            break;
+        if (strcmp(nt.name, name) == 0)
+            found = osp_tensor_to_dtype(nt.tensor, OSP_F32);
+        osp_named_tensor_free(&nt);
+    }
+    osp_stream_close_read(r);
+    return found;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]\n");
+        return 2;
+    }
+    double tol = atof(argv[5]), scale = argc == 7 ? atof(argv[6]) : 1.0;
+    osp_tensor *got = from_stream(argv[1], argv[2]);
+    osp_safetensors *st = osp_safetensors_open(argv[3]);
+    osp_tensor *want = st ? osp_tensor_to_dtype(osp_safetensors_get(st, argv[4]), OSP_F32) : NULL;
+    if (!got || !want) {
+        fprintf(stderr, "tensorcmp: %s\n", !got ? "tensor not in the stream"
+                                                : osp_error_message());
+        return 2;
+    }
+    if (osp_numel(got) != osp_numel(want) || !osp_same_shape(got, want)) {
+        fprintf(stderr, "tensorcmp: shapes differ\n");
+        return 1;
+    }
+    double bound = 1.0, err = 0.0;
+    const float *g = osp_f32(got), *w = osp_f32(want);
+    for (int64_t i = 0; i < osp_numel(want); i++) {
+        double ref = scale * w[i];
+        bound = fmax(bound, fabs(ref));
+        double d = fabs(g[i] - ref);
+        err = d > err || d != d ? d : err;
+    }
+    printf("max abs error %.3g, bound %.3g\n", err, tol * bound);
+    return err <= tol * bound ? 0 : 1;
+}

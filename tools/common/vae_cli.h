@@ -1,0 +1,35 @@
+/* vae_cli.h — the options osp-encode and osp-decode share: the model
+ * folder and the tiling controls, as cli_option table entries. */
+#ifndef OSP_TOOLS_VAE_CLI_H
+#define OSP_TOOLS_VAE_CLI_H
+
+#include "common/cli.h"
+#include "models/causalvae.h"
+
+typedef struct vae_cli {
+    const char *model;
+    bool tile, no_tile;
+    int64_t tile_size;   /* 0 = the model's default */
+    double tile_overlap; /* < 0 = the default */
+} vae_cli;
+
+extern vae_cli vae_opts;
+
+#define VAE_CLI_OPTIONS                                                                        \
+    {.name = "model", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR",                 \
+     .s = &vae_opts.model, .help = "VAE folder (config.json + safetensors)"}, \
+    {.name = "tile", .kind = CLI_FLAG, .flag = &vae_opts.tile,                                 \
+     .help = "tile large frames (the reference's enable_tiling)"},         \
+    {.name = "no-tile", .kind = CLI_FLAG, .flag = &vae_opts.no_tile,                           \
+     .help = "never tile (the default)"},                                                      \
+    {.name = "tile-size", .kind = CLI_INT, .metavar = "PX", .min = 16, .max = 65536,           \
+     .i = &vae_opts.tile_size, .help = "tile size in pixels (default 256; implies --tile)"},   \
+    {.name = "tile-overlap", .kind = CLI_NUMBER, .metavar = "F", .min = 0, .max = 0.9,         \
+     .f = &vae_opts.tile_overlap, .help = "tile overlap factor (default 0.25)"}
+
+/* Loads the -m folder onto the chosen device; NULL + error. */
+osp_vae *vae_cli_load(const cli_common *common);
+/* The tiling the options ask for (usage error on contradictions). */
+osp_vae_tiling vae_cli_tiling(const osp_vae *vae);
+
+#endif
