@@ -16,7 +16,7 @@ _osp_decode()
         --device)
             COMPREPLY=($(compgen -W 'cpu cuda' -- "$cur"))
             return ;;
-        --fps | --crf | --tile-size | --tile-overlap | --threads)
+        --fps | --crf | --tile-size | --tile-overlap | --chunk-frames | --chunk-overlap | --max-memory | --threads)
             return ;;
         -o | --output)
             _filedir
@@ -25,6 +25,7 @@ _osp_decode()
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-m --model --tile --no-tile --tile-size --tile-overlap
+            --chunk-frames --chunk-overlap --max-memory
             --fps --codec --crf -o --output -q --quiet -v --verbose --device --threads
             -h --help --version' -- "$cur"))
         return

@@ -19,7 +19,7 @@ _osp_encode()
         --size)
             COMPREPLY=($(compgen -W '256x256 512x512' -- "$cur"))
             return ;;
-        --seed | --frames | --start | --stride | --tile-size | --tile-overlap | --threads)
+        --seed | --frames | --start | --stride | --tile-size | --tile-overlap | --chunk-frames | --chunk-overlap | --max-memory | --threads)
             return ;;
         -o | --output)
             _filedir
@@ -28,6 +28,7 @@ _osp_encode()
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-m --model --tile --no-tile --tile-size --tile-overlap
+            --chunk-frames --chunk-overlap --max-memory
             --mode --seed --moments --frames --start --stride --size -o --output -q
             --quiet -v --verbose --device --threads -h --help --version' -- "$cur"))
         return

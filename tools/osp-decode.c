@@ -138,9 +138,10 @@ static osp_tensor *decode_latent(osp_vae *vae, const osp_named_tensor *nt,
     double s = scale && scale->kind == OSP_META_FLOAT ? scale->f : OSP_VAE_LATENT_SCALE;
     if (!(s > 0))
         return osp_error(OSP_ERR_DATA, "latent meta `scale` must be positive"), NULL;
+    osp_vae_chunking chunking = vae_cli_chunking(vae, true, nt->tensor, &vae_tiling);
     osp_tensor *z = osp_scale_shift(osp_to_device(nt->tensor, common->device),
                                     (float)(1.0 / s), 0.0f);
-    return osp_to_device(osp_vae_decode(vae, z, &vae_tiling), OSP_DEVICE_CPU);
+    return osp_to_device(osp_vae_decode_chunked(vae, z, &vae_tiling, &chunking), OSP_DEVICE_CPU);
 }
 
 static double stream_fps(const osp_meta *meta)

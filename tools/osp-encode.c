@@ -42,9 +42,6 @@ static const cli_tool tool = {
     .name = "osp-encode",
     .summary = "Encode video or images into CausalVideoVAE latents.",
     .args = "[INPUT]",
-    .details = "INPUT: a video file, a PNG, a folder or glob of PNGs, or a stream holding\n"
-               "`video` (- or none = stdin). Output: a stream with `latent` [B,4,T',H/8,W/8]\n"
-               "(or `moments` [B,8,...]); other stream tensors pass through.",
     .example = "osp-encode -m vae clip.mp4 --frames 17 --size 256x256 -o clip.latent\n"
                "osp-encode -m vae frames/ --moments | osp-info",
     .options = options,
@@ -179,7 +176,9 @@ static osp_status encode_and_write(osp_vae *vae, osp_tensor *video, osp_meta *me
     video = prepare_video(video, osp_vae_get_config(vae), input);
     if (!video)
         return osp_error_code();
-    osp_tensor *moments = osp_vae_encode(vae, osp_to_device(video, common->device), &vae_tiling);
+    osp_vae_chunking chunking = vae_cli_chunking(vae, false, video, &vae_tiling);
+    osp_tensor *moments = osp_vae_encode_chunked(vae, osp_to_device(video, common->device), &vae_tiling,
+                                                  &chunking);
     const char *name;
     osp_tensor *out = osp_to_device(latent_from_moments(moments, &name), OSP_DEVICE_CPU);
     if (!out)

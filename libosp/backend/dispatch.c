@@ -44,10 +44,14 @@ static const char *const op_names[OSP_OP_COUNT] = {
     [OSP_OP_INTERPOLATE_BACKWARD] = "interpolate_backward",
     [OSP_OP_AVG_POOL] = "avg_pool",
     [OSP_OP_AVG_POOL_BACKWARD] = "avg_pool_backward",
+    [OSP_OP_MAX_POOL] = "max_pool",
+    [OSP_OP_MAX_POOL_BACKWARD] = "max_pool_backward",
     [OSP_OP_EMBEDDING] = "embedding",
     [OSP_OP_EMBEDDING_BACKWARD] = "embedding_backward",
     [OSP_OP_TIMESTEP_EMBEDDING] = "timestep_embedding",
     [OSP_OP_RANDN] = "randn",
+    [OSP_OP_CORRELATION] = "correlation",
+    [OSP_OP_GRID_SAMPLE] = "grid_sample",
 };
 
 const char *osp_op_name(osp_op op)

@@ -27,10 +27,12 @@
  *   shape        concat, pad constant/replicate (+bwd); reshape, permute,
  *                slice are views (tape-only codes, no kernel)
  *   resample     nearest / (bi,tri)linear interpolation (+bwd),
- *                average pooling (+bwd)
+ *                average pooling (+bwd), max pooling (+bwd)
  *   lookup       embedding gather (+bwd = scatter-add)
  *   embeddings   sinusoidal timestep embedding
- *   random       Philox normal fill (core/rng.h) */
+ *   random       Philox normal fill (core/rng.h)
+ *   flow         PWC-Net cost-volume correlation, bilinear grid sampling
+ *                (forward only: evaluation ops, refused by the tape) */
 #ifndef OSP_OP_H
 #define OSP_OP_H
 
@@ -59,7 +61,8 @@ typedef enum osp_op {
     OSP_OP_LINEAR,          /* in: x [..,I], w [O,I], bias [O]?  out: [..,O] */
     /* convolution: x [N,C,*S], w [O,C,*K], bias [O]? */
     OSP_OP_CONV,
-    OSP_OP_CONV_BACKWARD_DATA,   /* in: gy, w   out: gx (shape given by out) */
+    OSP_OP_CONV_BACKWARD_DATA,   /* in: gy, w, bias [C]?   out: gx (shape given by out);
+                                    also the transposed conv (x as gy, plus bias) */
     OSP_OP_CONV_BACKWARD_WEIGHT, /* in: gy, x   out: gw, gbias? */
     /* normalisation */
     OSP_OP_GROUP_NORM,          /* in: x [N,C,*], gamma [C]?, beta [C]? */
@@ -86,11 +89,16 @@ typedef enum osp_op {
     OSP_OP_INTERPOLATE_BACKWARD,/* in: gy   out: gx */
     OSP_OP_AVG_POOL,            /* in: x [N,C,*S] */
     OSP_OP_AVG_POOL_BACKWARD,   /* in: gy   out: gx */
+    OSP_OP_MAX_POOL,            /* in: x [N,C,*S]   out: y (padding never wins) */
+    OSP_OP_MAX_POOL_BACKWARD,   /* in: gy, x   out: gx (to each window's first maximum) */
     /* lookup and embeddings */
     OSP_OP_EMBEDDING,           /* in: table [V,D], ids (i32/i64) [*]   out: [*,D] */
     OSP_OP_EMBEDDING_BACKWARD,  /* in: gy, ids   out: gtable [V,D] */
     OSP_OP_TIMESTEP_EMBEDDING,  /* in: t [B]   out: [B, dim] */
     OSP_OP_RANDN,               /* in: -   out: y ~ N(0,1), Philox (core/rng.h) */
+    /* optical flow */
+    OSP_OP_CORRELATION,         /* in: a, b [N,C,H,W]   out: [N,(2d+1)^2,H,W] */
+    OSP_OP_GRID_SAMPLE,         /* in: x [N,C,H,W], grid [N,Ho,Wo,2]   out: [N,C,Ho,Wo] */
     OSP_OP_COUNT
 } osp_op;
 
@@ -143,6 +151,10 @@ typedef struct osp_op_params {
         struct { bool trans_a, trans_b; float alpha; } matmul;
         osp_window conv;
         osp_window pool; /* avg pool counts padding (PyTorch default) */
+        struct { int max_displacement; } corr;
+        /* mask_threshold > 0: zero each output pixel whose in-range corner
+         * weights sum to <= the threshold (PWC-Net's backwarp mask) */
+        struct { bool align_corners; float mask_threshold; } grid_sample;
         struct { int groups; float eps; } norm;
         struct { float scale; } attention;
         struct { int axis; } concat;

@@ -107,11 +107,27 @@ osp_tensor *osp_interpolate(osp_tensor *x, int nsp, const int64_t *out_size,
                             osp_interp_mode mode, bool align_corners);
 /* Counts padded zeros in the average (PyTorch's count_include_pad=True). */
 osp_tensor *osp_avg_pool(osp_tensor *x, const osp_window *win);
+/* PyTorch MaxPool (floor mode, dilation 1; ops_pool_max.c): padded
+ * positions never win, NaN propagates. */
+osp_tensor *osp_max_pool(osp_tensor *x, const osp_window *win);
 
 /* ---- lookup and embeddings ---- */
 osp_tensor *osp_embedding(osp_tensor *table, osp_tensor *ids);
 /* diffusers get_timestep_embedding: t [B] -> [B, dim]. */
 osp_tensor *osp_timestep_embedding(osp_tensor *t, int dim, bool flip_sin_to_cos,
                                    float downscale_freq_shift, float scale, float max_period);
+
+/* ---- optical flow (ops_flow.c). Forward only: evaluation ops, so the tape
+ * refuses them when an input requires grad. ---- */
+/* PWC-Net cost volume: a, b [N, C, H, W] -> [N, (2d+1)^2, H, W] with
+ * out[(dy+d)(2d+1) + dx+d][y][x] = (1/C) sum_c a[c][y][x] b[c][y+dy][x+dx],
+ * b = 0 outside the frame (d = max_displacement). */
+osp_tensor *osp_correlation(osp_tensor *a, osp_tensor *b, int max_displacement);
+/* PyTorch grid_sample, bilinear, zeros padding: x [N, C, H, W] sampled at
+ * grid [N, Ho, Wo, 2] (normalised x, y in [-1, 1]) -> [N, C, Ho, Wo].
+ * mask_threshold > 0 zeroes every output pixel whose in-range corner
+ * weights sum to <= the threshold (PWC-Net's backwarp validity mask). */
+osp_tensor *osp_grid_sample(osp_tensor *x, osp_tensor *grid, bool align_corners,
+                            float mask_threshold);
 
 #endif

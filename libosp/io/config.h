@@ -1,5 +1,10 @@
 /* config.h — config.json access (cJSON underneath), with typed getters
- * that fail with a message naming the file and key. */
+ * that fail with a message naming the file and key.
+ *
+ * Keys are top-level names ("num_layers"); a dotted key ("loss_params.
+ * kl_weight") reaches into nested objects when no top-level key has that
+ * exact name. Integers must be integral JSON numbers within +-2^53 (JSON
+ * numbers are doubles; beyond that they are not exact). */
 #ifndef OSP_CONFIG_H
 #define OSP_CONFIG_H
 

@@ -1,6 +1,7 @@
 /* model.h — a model folder as released on Hugging Face: config.json plus
  * weights in one safetensors file or shards listed by
- * *.safetensors.index.json. Opened once; tensors are fetched by their
+ * *.safetensors.index.json (or, for releases without safetensors, PyTorch
+ * pytorch_model*.bin pickles, read by io/torch_pickle.h). Opened once; tensors are fetched by their
  * original names and converted to the compute dtype on use. */
 #ifndef OSP_MODEL_H
 #define OSP_MODEL_H
@@ -11,7 +12,7 @@
 typedef struct osp_model_dir osp_model_dir;
 
 /* path: a folder (config.json optional for weight-only folders such as
- * LPIPS) or a single .safetensors file. */
+ * LPIPS) or a single .safetensors (or PyTorch .bin) file. */
 osp_model_dir *osp_model_open(const char *path);
 void osp_model_close(osp_model_dir *m);
 

@@ -68,6 +68,30 @@ osp_status osp_vae_posterior(osp_tensor *moments, osp_tensor **mean, osp_tensor 
 /* mean + exp(0.5 logvar) * noise. */
 osp_tensor *osp_vae_sample(osp_tensor *mean, osp_tensor *logvar, osp_tensor *noise);
 
+/* Temporal chunking (an osp extension; the reference never splits time):
+ * the clip is cut into overlapping causal chunks that are encoded (or
+ * decoded) one at a time and blended in time with trapezoid weights, so
+ * memory depends on the chunk length, not the clip length. Approximate:
+ * GroupNorm statistics and the middle attention see one chunk, and a
+ * chunk's first frames lack their causal history (they are dropped where
+ * a previous chunk covers them). frames = chunk length in input frames
+ * (encode, 1+4m) or latent frames (decode); overlap in latent frames. */
+typedef struct osp_vae_chunking {
+    int64_t frames;  /* 0 = no chunking */
+    int64_t overlap; /* latent frames shared by neighbouring chunks (>= 1) */
+} osp_vae_chunking;
+
+osp_tensor *osp_vae_encode_chunked(osp_vae *vae, osp_tensor *video, const osp_vae_tiling *tiling,
+                                   const osp_vae_chunking *chunking);
+osp_tensor *osp_vae_decode_chunked(osp_vae *vae, osp_tensor *z, const osp_vae_tiling *tiling,
+                                   const osp_vae_chunking *chunking);
+/* Rough peak bytes of an untiled, unchunked encode (decode = false) or
+ * decode of a [batch, *, frames, height, width] input (pixels for encode,
+ * latent cells for decode): the largest activation times the number of
+ * live copies a res-block holds. Used to pick chunking under a budget. */
+double osp_vae_estimate_bytes(const osp_vae *vae, bool decode, int64_t batch, int64_t frames,
+                              int64_t height, int64_t width);
+
 /* The in-place blend-and-assemble of spec section 8 over a rows x cols
  * grid of tiles [B,C,T,h,w] (row-major array), blend width `blend`, kept
  * extent `keep`. Exposed for tests. */

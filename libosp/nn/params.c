@@ -62,8 +62,12 @@ osp_tensor *osp_params_load(osp_params *p, int ndim, const int64_t *shape, const
         osp_error(OSP_ERR_RUNTIME, "no model folder to load %s from", name);
         return NULL;
     }
+    osp_dtype dtype = OSP_F32;
+    const osp_st_entry *e = p->keep_stored_dtype ? osp_model_find(p->src, name) : NULL;
+    if (e && osp_dtype_is_float(e->dtype))
+        dtype = e->dtype;
     osp_pool_push();
-    osp_tensor *t = osp_to_device(osp_model_get(p->src, name, OSP_F32, ndim, shape), p->device);
+    osp_tensor *t = osp_to_device(osp_model_get(p->src, name, dtype, ndim, shape), p->device);
     osp_status st = t ? osp_params_add(p, name, t) : osp_error_code();
     osp_pool_pop();
     return st == OSP_OK ? p->tensors[p->n - 1] : NULL;

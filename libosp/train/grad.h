@@ -38,6 +38,7 @@ osp_status osp_grad_attention(const osp_node *n, osp_tensor *const *gout, osp_te
 osp_status osp_grad_pad(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_interpolate(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_avg_pool(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
+osp_status osp_grad_max_pool(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_embedding(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 
 #endif

@@ -11,6 +11,8 @@ typedef struct vae_cli {
     bool tile, no_tile;
     int64_t tile_size;   /* 0 = the model's default */
     double tile_overlap; /* < 0 = the default */
+    int64_t chunk_frames, chunk_overlap;
+    const char *max_memory;
 } vae_cli;
 
 extern vae_cli vae_opts;
@@ -25,11 +27,23 @@ extern vae_cli vae_opts;
     {.name = "tile-size", .kind = CLI_INT, .metavar = "PX", .min = 16, .max = 65536,           \
      .i = &vae_opts.tile_size, .help = "tile size in pixels (default 256; implies --tile)"},   \
     {.name = "tile-overlap", .kind = CLI_NUMBER, .metavar = "F", .min = 0, .max = 0.9,         \
-     .f = &vae_opts.tile_overlap, .help = "tile overlap factor (default 0.25)"}
+     .f = &vae_opts.tile_overlap, .help = "tile overlap factor (default 0.25)"},               \
+    {.name = "chunk-frames", .kind = CLI_INT, .metavar = "N", .min = 2, .max = 1e9,          \
+     .i = &vae_opts.chunk_frames, .help = "process time in overlapping chunks of N frames"},   \
+    {.name = "chunk-overlap", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e6,         \
+     .i = &vae_opts.chunk_overlap, .help = "latent frames shared by chunks (default 1)"},     \
+    {.name = "max-memory", .kind = CLI_STRING, .metavar = "SIZE", .s = &vae_opts.max_memory, \
+     .help = "budget such as 8G; chunk over it (default 3/4 of RAM)"}
 
 /* Loads the -m folder onto the chosen device; NULL + error. */
 osp_vae *vae_cli_load(const cli_common *common);
 /* The tiling the options ask for (usage error on contradictions). */
 osp_vae_tiling vae_cli_tiling(const osp_vae *vae);
+/* The chunking for an input of this shape (pixels for encode, latent cells
+ * for decode): --chunk-frames when given, else none when the estimated
+ * memory fits the budget, else the longest chunk that fits (with a one-line
+ * notice). */
+osp_vae_chunking vae_cli_chunking(const osp_vae *vae, bool decode, const osp_tensor *input,
+                                  const osp_vae_tiling *tiling);
 
 #endif

@@ -1,0 +1,10 @@
+/* frames_check.h — validation shared by PSNR and SSIM. */
+#ifndef OSP_METRICS_FRAMES_CHECK_H
+#define OSP_METRICS_FRAMES_CHECK_H
+
+#include "core/tensor.h"
+
+/* x and y: host, contiguous, float32, the same [T, C, H, W] shape. */
+osp_status metrics_check_frames(const char *metric, const osp_tensor *x, const osp_tensor *y);
+
+#endif

@@ -1,0 +1,255 @@
+#!/usr/bin/env bats
+# osp-eval end to end on inputs made from the eval fixture videos (PNG
+# folders, lossless FFV1 files, u8 and f32 streams): the values of
+# fixtures/eval/expected_metrics.safetensors through the JSON output, the
+# pairs mode and the reference's batch_size quirk, the output formats,
+# frame selection and preprocessing, and bad input (exit status and exactly
+# one stderr line).
+
+load helpers
+
+EVAL=$BIN/osp-eval
+MKEVAL=$TEST_BUILD/tests/tools/mkevalinput
+FIX=$FIXTURES/eval
+LPIPS=$FIX/lpips_alex_tiny.safetensors
+PWC=$FIX/pwcnet_tiny.safetensors
+
+setup_file() {
+    [ -d "$FIXTURES/eval" ] || return 0
+    local d=$BATS_FILE_TMPDIR v=$FIXTURES/eval/videos.safetensors b
+    for b in 0 1 2; do
+        "$MKEVAL" png "$v" real $b "$d/real$b"
+        "$MKEVAL" png "$v" generated $b "$d/gen$b"
+    done
+    for b in 0 1; do
+        "$MKEVAL" video "$v" real $b "$d/real$b.mkv"
+        "$MKEVAL" video "$v" generated $b "$d/gen$b.mkv"
+    done
+    "$MKEVAL" stream "$v" real "$d/real.msgpack" u8
+    "$MKEVAL" stream "$v" generated "$d/gen.msgpack" u8
+    "$MKEVAL" stream "$v" generated "$d/gen-f32.msgpack" f32
+    "$MKEVAL" png "$v" generated 0 "$d/gen0-corner" 40x50
+    mkdir "$d/gen0-short"
+    cp "$d/gen0/000.png" "$d/gen0/001.png" "$d/gen0-short/"
+    "$MKEVAL" drop "$FIXTURES/eval/lpips_alex_tiny.safetensors" lin2.model.1.weight \
+        "$d/lpips-no-lin2.safetensors"
+    "$MKEVAL" reshape "$FIXTURES/eval/lpips_alex_tiny.safetensors" features.3.weight \
+        "$d/lpips-flat.safetensors"
+    "$MKEVAL" drop "$FIXTURES/eval/pwcnet_tiny.safetensors" netRefiner.netMain.12.bias \
+        "$d/pwc-no-refiner.safetensors"
+    printf '%s\t%s\n' "$d/real0" "$d/gen0" "$d/real1.mkv" "$d/gen1.mkv" "$d/real2" "$d/gen2" \
+        >"$d/pairs.tsv"
+    printf '# comment\n\n' >"$d/empty.tsv"
+    printf '%s\t%s\n%s\n' "$d/real0" "$d/gen0" "$d/real1" >"$d/one-column.tsv"
+    printf 'not a video\n' >"$d/garbage.mp4"
+    "$MKSTREAM" sample "$d/no-video.msgpack"
+}
+
+setup() {
+    need_fixtures
+    D=$BATS_FILE_TMPDIR
+}
+
+# The value at PATH of osp-eval's JSON output for the given arguments.
+json() {
+    local path=$1
+    shift
+    "$EVAL" --format json "$@" | "$JSONCHECK" "$path"
+}
+
+# ---- values (expected_metrics.safetensors) ----
+
+@test "PSNR and SSIM per frame of PNG folders equal the reference" {
+    run "$EVAL" --format json "$D/real0" "$D/gen0"
+    assert_success
+    local psnr=(36.088072255771266 36.13659813762802 36.06323550828607 36.13799805888203)
+    local ssim=(0.9935094924634944 0.9936284977263456 0.9934370567801132 0.9933285803069714)
+    for t in 0 1 2 3; do
+        near "$(echo "$output" | "$JSONCHECK" ".metrics.psnr.per_frame[$t]")" "${psnr[$t]}" 1e-4
+        near "$(echo "$output" | "$JSONCHECK" ".metrics.ssim.per_frame[$t]")" "${ssim[$t]}" 1e-7
+    done
+    assert_equal "$(echo "$output" | "$JSONCHECK" .frames)" 4
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.metrics#')" 2
+}
+
+@test "LPIPS and FloLPIPS per frame equal the reference (weights given: on by default)" {
+    run "$EVAL" --format json --lpips-model "$LPIPS" --flow-model "$PWC" "$D/real1" "$D/gen1"
+    assert_success
+    local lpips=(0.08336865901947021 0.09712871164083481 0.08989440649747849 0.06941134482622147)
+    local flo=(0.08851337432861328 0.09823564440011978 0.07764436304569244)
+    for t in 0 1 2 3; do
+        near "$(echo "$output" | "$JSONCHECK" ".metrics.lpips.per_frame[$t]")" "${lpips[$t]}" 1e-5
+    done
+    for t in 0 1 2; do
+        near "$(echo "$output" | "$JSONCHECK" ".metrics.flolpips.per_frame[$t]")" "${flo[$t]}" 1e-5
+    done
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.metrics.flolpips.per_frame#')" 3
+}
+
+@test "a batch stream: per-frame means and finals equal the reference; NaN FloLPIPS is null" {
+    run "$EVAL" --format json --lpips-model "$LPIPS" --flow-model "$PWC" \
+        "$D/real.msgpack" "$D/gen.msgpack"
+    assert_success
+    assert_equal "$(echo "$output" | "$JSONCHECK" .videos)" 3
+    near "$(echo "$output" | "$JSONCHECK" .metrics.psnr.mean)" 53.13072670433202 1e-4
+    near "$(echo "$output" | "$JSONCHECK" .metrics.ssim.mean)" 0.9628612536374085 1e-7
+    near "$(echo "$output" | "$JSONCHECK" .metrics.lpips.mean)" 0.03101182181853801 3e-6
+    near "$(echo "$output" | "$JSONCHECK" '.metrics.psnr.per_frame[0]')" 53.10876352642155 1e-4
+    near "$(echo "$output" | "$JSONCHECK" '.metrics.lpips.per_frame[3]')" 0.025899979285895824 3e-6
+    # the identical video's flows coincide: 0/0, as in the reference
+    assert_equal "$(echo "$output" | "$JSONCHECK" .metrics.flolpips.mean)" null
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.metrics.flolpips.per_frame[0]')" null
+}
+
+@test "--reference-batch 2 reproduces the reference's batch_size=2 finals" {
+    run "$EVAL" --format json --reference-batch 2 --lpips-model "$LPIPS" \
+        "$D/real.msgpack" "$D/gen.msgpack"
+    assert_success
+    near "$(echo "$output" | "$JSONCHECK" .metrics.psnr.mean)" 64.84804502824902 1e-4
+    near "$(echo "$output" | "$JSONCHECK" .metrics.ssim.mean)" 0.9721459402280563 1e-7
+    near "$(echo "$output" | "$JSONCHECK" .metrics.lpips.mean)" 0.023258866363903508 3e-6
+}
+
+@test "video files, PNG folders and u8 streams give the same values" {
+    local png mkv stream
+    png=$(json .metrics.psnr.mean "$D/real1" "$D/gen1")
+    mkv=$(json .metrics.psnr.mean "$D/real1.mkv" "$D/gen1.mkv")
+    assert_equal "$mkv" "$png"
+    stream=$(json '.metrics.psnr.per_frame[1]' "$D/real.msgpack" "$D/gen.msgpack")
+    near "$stream" 53.14223945750217 1e-4
+    # f32 [-1, 1] streams: (v + 1) / 2, not re-quantised
+    stream=$(json '.metrics.ssim.per_frame[1]' "$D/real.msgpack" "$D/gen-f32.msgpack")
+    near "$stream" 0.9628914945543535 1e-6
+    # a stream from stdin
+    run bash -c "cat '$D/gen.msgpack' | '$EVAL' --format json '$D/real.msgpack' - | '$JSONCHECK' .videos"
+    assert_success
+    assert_output 3
+}
+
+# ---- pairs ----
+
+@test "--pairs: one record per pair, the overall mean over all videos" {
+    run "$EVAL" --pairs "$D/pairs.tsv" --format json --lpips-model "$LPIPS"
+    assert_success
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs#')" 3
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs[1].b')" "$D/gen1.mkv"
+    near "$(echo "$output" | "$JSONCHECK" '.pairs[0].metrics.psnr.mean')" 36.10647586 1e-4
+    near "$(echo "$output" | "$JSONCHECK" .metrics.psnr.mean)" 53.13072670433202 1e-4
+    near "$(echo "$output" | "$JSONCHECK" .metrics.lpips.mean)" 0.03101182181853801 3e-6
+    assert_equal "$(echo "$output" | "$JSONCHECK" .reference_batch)" null
+    run json .metrics.ssim.mean --pairs "$D/pairs.tsv" --reference-batch 2
+    near "$output" 0.9721459402280563 1e-7
+}
+
+@test "--pairs from stdin, CSV and table output" {
+    run bash -c "'$EVAL' --pairs - --format csv < '$D/pairs.tsv'"
+    assert_success
+    assert_equal "${#lines[@]}" 5
+    assert_line --index 0 "pair,frames,psnr,ssim,a,b"
+    assert_line --index 3 --regexp '^2,4,(100|1e\+02),1,'  # the PSNR sentinel
+    assert_line --index 4 --regexp '^all,4,53\.13[0-9]*,0\.96[0-9]*,,$'
+    run "$EVAL" --pairs "$D/pairs.tsv"
+    assert_success
+    assert_line --index 0 --regexp '^pair +frames +psnr +ssim +a  b$'
+    assert_line --index 4 --regexp '^all +4 +53\.1307 +0\.962861$'
+}
+
+# ---- formats, per-frame, frame selection, preprocessing ----
+
+@test "--per-frame: CSV rows per frame (none for FloLPIPS's last), table with a mean row" {
+    run "$EVAL" --per-frame --format csv --lpips-model "$LPIPS" --flow-model "$PWC" \
+        "$D/real1" "$D/gen1"
+    assert_success
+    assert_equal "${#lines[@]}" 5
+    assert_line --index 0 "frame,psnr,ssim,lpips,flolpips"
+    assert_line --index 4 --regexp '^3,23\.29[0-9]*,0\.895[0-9]*,0\.069[0-9]*,$'
+    run "$EVAL" --per-frame "$D/real0" "$D/gen0"
+    assert_success
+    assert_line --index 0 --regexp '^frame +psnr +ssim$'
+    assert_line --index 5 --regexp '^mean +36\.1065 +0\.993476$'
+    assert_line --index 6 "(4 frames, 1 video)"
+    run "$EVAL" --format csv "$D/real0" "$D/gen0"
+    assert_output --regexp $'^frames,psnr,ssim\n4,36\.1064[0-9]*,0\.99347[0-9]*$'
+}
+
+@test "--frames trims both sides; a frame-count mismatch is an error otherwise" {
+    fails_with 3 "$EVAL" "$D/real0" "$D/gen0-short"
+    assert_equal "$stderr" "osp-eval: error: $D/real0 has 4 frames, $D/gen0-short has 2 (--frames N compares the first N)"
+    run json .frames --frames 2 "$D/real0" "$D/gen0-short"
+    assert_success
+    assert_output 2
+    # the reference's rule: 3 of 4 frames at rate 1 are frames 0, 1, 2
+    run json '.metrics.psnr.per_frame[2]' --frames 3 "$D/real0" "$D/gen0"
+    near "$output" 36.06323550828607 1e-4
+    fails_with 3 "$EVAL" --frames 3 --sample-rate 4 "$D/real0" "$D/gen0-short"
+}
+
+@test "a frame-size mismatch is an error unless --resolution and --crop align both" {
+    fails_with 3 "$EVAL" "$D/real0" "$D/gen0-corner"
+    assert_equal "$stderr" "osp-eval: error: $D/real0 is 64x48, $D/gen0-corner is 50x40 (--resolution N --crop HxW brings both to one size)"
+    run json .frames --resolution 32 --crop 32 "$D/real0" "$D/gen0-corner"
+    assert_success
+    run json .metrics.ssim.mean --crop 40x50 "$D/real0" "$D/real0"
+    assert_output 1
+    fails_with 3 "$EVAL" --crop 60x60 "$D/real0" "$D/gen0"
+    fails_with 3 "$EVAL" --lpips-model "$LPIPS" --resolution 24 "$D/real0" "$D/gen0"
+}
+
+@test "-o writes the file atomically; a failed run leaves none" {
+    run "$EVAL" -o "$D/out.json" --format json "$D/real0" "$D/gen0"
+    assert_success
+    assert_output ""
+    "$JSONCHECK" .frames <"$D/out.json"
+    fails_with 3 "$EVAL" -o "$D/failed.json" "$D/real0" "$D/gen0-short"
+    [ ! -e "$D/failed.json" ]
+    [ -z "$(ls "$D" | grep '\.tmp\.')" ] || { ls "$D"; false; }
+}
+
+# ---- bad input ----
+
+@test "unreadable and malformed inputs: exit 5 / 3 with one line" {
+    fails_with 5 "$EVAL" "$D/real0" "$D/no-such.mp4"
+    fails_with 3 "$EVAL" "$D/real0" "$D/garbage.mp4"
+    fails_with 3 "$EVAL" "$D/real0" "$D/no-video.msgpack"
+    assert_equal "$stderr" "osp-eval: error: $D/no-video.msgpack: the stream holds no \`video\` tensor"
+    fails_with 3 "$EVAL" "$D/real.msgpack" "$D/gen0"
+}
+
+@test "weights: missing file, missing tensor, mis-shaped tensor" {
+    fails_with 5 "$EVAL" --lpips-model "$D/none.safetensors" "$D/real0" "$D/gen0"
+    fails_with 3 "$EVAL" --lpips-model "$D/lpips-no-lin2.safetensors" "$D/real0" "$D/gen0"
+    assert_output ""
+    [[ $stderr == *"no tensor 'lin2.model.1.weight'"* ]]
+    fails_with 3 "$EVAL" --lpips-model "$D/lpips-flat.safetensors" "$D/real0" "$D/gen0"
+    [[ $stderr == *"features.3.weight"* ]]
+    fails_with 3 "$EVAL" --lpips-model "$LPIPS" --flow-model "$D/pwc-no-refiner.safetensors" \
+        "$D/real0" "$D/gen0"
+    [[ $stderr == *"netRefiner.netMain.12.bias"* ]]
+    fails_with 3 "$EVAL" --lpips-model "$PWC" "$D/real0" "$D/gen0"
+}
+
+@test "pairs lists: missing, empty, a one-column line, a bad pair" {
+    fails_with 5 "$EVAL" --pairs "$D/none.tsv"
+    fails_with 3 "$EVAL" --pairs "$D/empty.tsv"
+    assert_equal "$stderr" "osp-eval: error: $D/empty.tsv: no pairs"
+    fails_with 3 "$EVAL" --pairs "$D/one-column.tsv"
+    assert_equal "$stderr" "osp-eval: error: $D/one-column.tsv:2: expected two columns 'A<TAB>B'"
+    printf '%s\t%s\n' "$D/real0" "$D/gen0-short" >"$D/bad-pair.tsv"
+    run --separate-stderr "$EVAL" --pairs "$D/bad-pair.tsv" -o "$D/bad-pair.out"
+    assert_equal "$status" 3
+    [[ $stderr == "osp-eval: error: pair 0: "* ]]
+    [ ! -e "$D/bad-pair.out" ]
+}
+
+@test "usage errors: exit 2 and one line" {
+    fails_with 2 "$EVAL" "$D/real0"
+    fails_with 2 "$EVAL" --metrics psnr,vmaf "$D/real0" "$D/gen0"
+    assert_equal "$stderr" "osp-eval: --metrics: unknown metric 'vmaf' (psnr, ssim, lpips, flolpips)"
+    fails_with 2 "$EVAL" --metrics lpips "$D/real0" "$D/gen0"
+    fails_with 2 "$EVAL" --metrics flolpips --lpips-model "$LPIPS" "$D/real0" "$D/gen0"
+    fails_with 2 "$EVAL" --crop 0x4 "$D/real0" "$D/gen0"
+    fails_with 2 "$EVAL" --format xml "$D/real0" "$D/gen0"
+    fails_with 2 "$EVAL" --pairs "$D/pairs.tsv" "$D/real0"
+    fails_with 2 "$EVAL" - -
+    fails_with 2 "$EVAL" --frames 0 "$D/real0" "$D/gen0"
+}
