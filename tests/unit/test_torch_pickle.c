@@ -2,7 +2,8 @@
  * written by osp_torch_save read back exactly (every dtype, 0-d and empty
  * tensors, more than 1000 entries, ZIP64 records, zero-copy views), a
  * committed archive written by CPython's pickle + zipfile (an OrderedDict
- * state dict with _metadata, unaligned data), hand-built pickles for
+ * state dict with _metadata, unaligned data), one written by the real
+ * torch.save (tied storage, Parameter, views), hand-built pickles for
  * strided and shared storages, and hostile or broken inputs: forbidden
  * globals and opcodes, storages and tensors out of bounds, truncated,
  * compressed, corrupt and mislaid zip entries. */
@@ -282,6 +283,54 @@ TEST(cpython_written_archive)
     osp_torch_close(f);
 }
 
+/* Written by the real torch.save (tests/data/torch/make_torch_saved.py):
+ * a module's state_dict with a tied embedding (one storage, two keys), a
+ * Parameter, bf16/f16/f64/i64 storages, a transposed view and a view at an
+ * offset. Element k of a ramp is (k - 3) / 4 + base. */
+static bool ramp_equals(osp_tensor *t, int64_t n, double base)
+{
+    osp_tensor *f = t ? osp_tensor_to_dtype(t, OSP_F64) : NULL;
+    if (!f || osp_numel(f) != n)
+        return false;
+    for (int64_t k = 0; k < n; k++)
+        if (((const double *)osp_data(f))[k] != (double)(k - 3) * 0.25 + base)
+            return false;
+    return true;
+}
+
+TEST(torch_saved_archive)
+{
+    osp_torch_file *f = osp_torch_open("tests/data/torch/torch_saved.bin");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    CHECK(osp_torch_count(f) == 9);
+    static const char *const tied[2] = {"shared.weight", "encoder.embed_tokens.weight"};
+    for (int i = 0; i < 2; i++) {
+        osp_tensor *e = osp_torch_get(f, tied[i]);
+        CHECK(e && e->dtype == OSP_F32 && e->ndim == 2 && e->shape[0] == 6 && e->shape[1] == 4);
+        CHECK(ramp_equals(e, 24, 0));
+    }
+    const osp_st_entry *e0 = osp_torch_find(f, tied[0]), *e1 = osp_torch_find(f, tied[1]);
+    CHECK(e0 && e1 && e0->offset == e1->offset); /* one storage, not two copies */
+    osp_tensor *wi = osp_torch_get(f, "block.wi.weight"), *wo = osp_torch_get(f, "block.wo.weight");
+    CHECK(wi && wi->dtype == OSP_BF16 && wi->shape[0] == 3 && ramp_equals(wi, 12, 1));
+    CHECK(wo && wo->dtype == OSP_F16 && wo->shape[0] == 4 && ramp_equals(wo, 12, 2));
+    CHECK(ramp_equals(osp_torch_get(f, "block.scale"), 4, 3)); /* _rebuild_parameter */
+    osp_tensor *t = osp_torch_get(f, "transposed"), *w = osp_torch_get(f, "window");
+    CHECK(t && t->shape[0] == 3 && t->shape[1] == 2 && w && w->shape[0] == 3);
+    static const float t_want[6] = {0, 3, 1, 4, 2, 5}, w_want[3] = {4, 5, 6};
+    CHECK(t && memcmp(osp_data(t), t_want, sizeof t_want) == 0);
+    CHECK(w && memcmp(osp_data(w), w_want, sizeof w_want) == 0);
+    osp_tensor *steps = osp_torch_get(f, "steps"), *scalar = osp_torch_get(f, "scalar");
+    static const int64_t steps_want[5] = {-2, 0, 2, 4, (int64_t)1 << 40};
+    CHECK(steps && steps->dtype == OSP_I64 && memcmp(osp_data(steps), steps_want,
+                                                     sizeof steps_want) == 0);
+    CHECK(scalar && scalar->dtype == OSP_F64 && scalar->ndim == 0 &&
+          *(const double *)osp_data(scalar) == 2.5);
+    osp_torch_close(f);
+}
+
 /* ---- hand-built pickles: views and shared storages ---- */
 
 TEST(strided_and_shared_storages)
@@ -502,6 +551,7 @@ int main(void)
     RUN(round_trip_zip64_records);
     RUN(tensor_outlives_handle);
     RUN(cpython_written_archive);
+    RUN(torch_saved_archive);
     RUN(strided_and_shared_storages);
     RUN(forbidden_globals_and_opcodes);
     RUN(tensors_outside_their_storage);
