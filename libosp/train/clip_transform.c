@@ -138,9 +138,10 @@ osp_tensor *osp_clip_crop_resize(osp_tensor *video, int64_t size)
     aa_taps taps = {0};
     if (!v || !out)
         return NULL;
+    /* calloc: at -O1 (check-asan) gcc cannot see that the loop below fills sq */
     if (!osp_shape_numel((int64_t[]){planes, n, n}, 3, &sq_n) ||
         !osp_shape_numel((int64_t[]){planes, n, size}, 3, &mid_n) ||
-        !(sq = malloc((size_t)sq_n * sizeof *sq)) || !(mid = malloc((size_t)mid_n * sizeof *mid))) {
+        !(sq = calloc((size_t)sq_n, sizeof *sq)) || !(mid = malloc((size_t)mid_n * sizeof *mid))) {
         free(sq);
         osp_error_nomem("clip transform", (unsigned long long)mid_n * sizeof *mid);
         return NULL;
