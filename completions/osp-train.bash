@@ -1,0 +1,33 @@
+# bash completion for osp-train(1)                           -*- shell-script -*-
+# Options must match `osp-train --help` (tests/bats/options.bats checks).
+
+_osp_train()
+{
+    local cur prev words cword
+    _init_completion || return
+
+    case $prev in
+        -m | --init | --run)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return ;;
+        --data | -o | --output)
+            _filedir
+            return ;;
+        --device)
+            COMPREPLY=($(compgen -W 'cpu cuda' -- "$cur"))
+            return ;;
+        --batch | --accum | --max-steps | --time-budget | --lr | --warmup | --weight-decay | \
+            --max-grad-norm | --seed | --checkpoint-every | --keep | --threads)
+            return ;;
+    esac
+
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '-m --init --data --run --batch --accum --max-steps
+            --time-budget --lr --warmup --weight-decay --max-grad-norm --seed
+            --checkpoint-every --keep --resume -o --output -q --quiet -v --verbose --device
+            --threads -h --help --version' -- "$cur"))
+        return
+    fi
+    # the stage
+    COMPREPLY=($(compgen -W 'dit' -- "$cur"))
+} && complete -F _osp_train osp-train

@@ -1,0 +1,62 @@
+/* checkpoint.h — a training run folder (spec/training.md §2.7):
+ *
+ *   RUN/lock                         flock(2)ed while a run is active
+ *   RUN/checkpoint-<step>/model/     config.json + diffusion_pytorch_model
+ *                                    .safetensors (release layout, float32:
+ *                                    loadable by osp-denoise -m as is)
+ *   RUN/checkpoint-<step>/optimizer.safetensors
+ *                                    exp_avg.<name>, exp_avg_sq.<name>;
+ *                                    metadata step, lr, betas, eps, wd
+ *   RUN/checkpoint-<step>/train_state.json
+ *                                    global step, data position, seed,
+ *                                    the options of the run
+ *
+ * A checkpoint is written into RUN/.checkpoint-<step>.tmp, flushed to disk
+ * and renamed into place, so a crash at any moment leaves the previous
+ * checkpoints intact and either no checkpoint-<step> or a complete one;
+ * stale temporary folders are removed when the next run takes the lock. */
+#ifndef OSP_TRAIN_CHECKPOINT_H
+#define OSP_TRAIN_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/params.h"
+#include "train/adamw.h"
+
+typedef struct osp_train_run {
+    char *dir;
+    int lock_fd;
+} osp_train_run;
+
+/* Creates RUN if needed, takes its lock and removes stale temporary
+ * folders. When another process holds the lock: OSP_ERR_IO and *busy. */
+osp_status osp_train_run_open(osp_train_run *r, const char *dir, bool *busy);
+void osp_train_run_close(osp_train_run *r); /* releases the lock */
+
+/* The largest step of a RUN/checkpoint-<step> folder, or 0 when none. */
+osp_status osp_train_run_latest(const osp_train_run *r, int64_t *step);
+/* "RUN/checkpoint-<step>" (malloc'd; NULL + error when out of memory). */
+char *osp_train_run_checkpoint_dir(const osp_train_run *r, int64_t step);
+
+typedef struct osp_checkpoint {
+    const char *config_text; /* the model's config.json, verbatim */
+    size_t config_len;
+    const osp_params *model;  /* every tensor, in checkpoint order */
+    const osp_adamw *opt;     /* state of the trainable tensors ... */
+    const char *const *names; /* ... opt->n of them, by name */
+    const char *state_json;   /* train_state.json */
+} osp_checkpoint;
+
+osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoint *c);
+/* Deletes the oldest checkpoints until `keep` remain (keep 0: all stay). */
+osp_status osp_train_run_prune(osp_train_run *r, int64_t keep);
+
+/* Restores opt (already initialised for the same names and shapes) from
+ * DIR/optimizer.safetensors: moments and step count. OSP_ERR_DATA naming
+ * the file and tensor on anything missing or misshapen. */
+osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,
+                                         const char *const *names);
+
+#endif

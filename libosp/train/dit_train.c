@@ -1,0 +1,362 @@
+/* dit_train.c — see dit_train.h. */
+#include "dit_train.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "backend/ops.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "nn/params.h"
+#include "train/checkpoint.h"
+#include "train/dit_batch.h"
+#include "train/tape.h"
+
+typedef struct trainer {
+    const osp_dit_train_opts *o;
+    osp_train_run run;
+    int64_t start_step, batch, accum;
+    uint64_t seed;
+    char *model_dir; /* where the weights come from */
+    char *config;    /* its config.json */
+    size_t config_len;
+    osp_latte *model;
+    osp_dit_data data;
+    osp_dit_params params;
+    osp_adamw opt;
+    osp_dit_sampler sampler;
+    osp_diffusion sched;
+} trainer;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        osp_error(OSP_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *b = cap < (64u << 20) ? realloc(buf, cap = cap ? 2 * cap : 8192) : NULL;
+            if (!b) {
+                free(buf);
+                fclose(f);
+                osp_error(OSP_ERR_DATA, "%s: too large for a config", path);
+                return NULL;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        osp_error(OSP_ERR_IO, "%s: read error", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    else
+        osp_error_nomem("path", n);
+    return p;
+}
+
+/* ---- train_state.json ---- */
+
+static char *state_json(const trainer *tr, int64_t step)
+{
+    const osp_dit_train_opts *o = tr->o;
+    int64_t samples = step * tr->accum * tr->batch, n = (int64_t)tr->data.n;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "global_step", (double)step);
+    cJSON_AddNumberToObject(j, "epoch", (double)(samples / n));
+    cJSON_AddNumberToObject(j, "position", (double)(samples % n));
+    cJSON_AddNumberToObject(j, "samples_seen", (double)samples);
+    cJSON_AddNumberToObject(j, "seed", (double)tr->seed);
+    cJSON_AddNumberToObject(j, "batch", (double)tr->batch);
+    cJSON_AddNumberToObject(j, "accumulation", (double)tr->accum);
+    cJSON_AddNumberToObject(j, "clips", (double)n);
+    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddNumberToObject(j, "lr", o->adamw.lr);
+    cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
+    cJSON_AddNumberToObject(j, "beta1", o->adamw.beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->adamw.beta2);
+    cJSON_AddNumberToObject(j, "eps", o->adamw.eps);
+    cJSON_AddNumberToObject(j, "weight_decay", o->adamw.weight_decay);
+    cJSON_AddNumberToObject(j, "max_grad_norm", o->max_grad_norm);
+    cJSON_AddNumberToObject(j, "world_size", 1);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text)
+        osp_error_nomem("train_state.json", 4096);
+    return text;
+}
+
+static osp_status state_int(const cJSON *j, const char *file, const char *key, int64_t min,
+                            int64_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble > 9007199254740992.0 ||
+        v->valuedouble != floor(v->valuedouble))
+        return osp_error(OSP_ERR_DATA, "%s: `%s` missing or not an integer >= %lld", file, key,
+                         (long long)min);
+    *out = (int64_t)v->valuedouble;
+    return OSP_OK;
+}
+
+/* The run's identity (seed, batch, accumulation) from a checkpoint. */
+static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
+{
+    char *file = join(ckpt, "train_state.json");
+    size_t len;
+    char *text = file ? read_text(file, &len) : NULL;
+    cJSON *j = text ? cJSON_ParseWithLength(text, len) : NULL;
+    osp_status st = text ? OSP_OK : osp_error_code();
+    int64_t saved = 0, seed = 0;
+    if (!st && !j)
+        st = osp_error(OSP_ERR_DATA, "%s: not valid JSON", file);
+    if (!st)
+        st = state_int(j, file, "global_step", 0, &saved);
+    if (!st && saved != step)
+        st = osp_error(OSP_ERR_DATA, "%s: global_step %lld, but the folder says %lld", file,
+                       (long long)saved, (long long)step);
+    if (!st)
+        st = state_int(j, file, "seed", 0, &seed);
+    if (!st)
+        st = state_int(j, file, "batch", 1, &tr->batch);
+    if (!st)
+        st = state_int(j, file, "accumulation", 1, &tr->accum);
+    tr->seed = (uint64_t)seed;
+    cJSON_Delete(j);
+    free(text);
+    free(file);
+    return st;
+}
+
+/* ---- setup ---- */
+
+static osp_status setup(trainer *tr, bool *busy)
+{
+    const osp_dit_train_opts *o = tr->o;
+    tr->batch = o->batch;
+    tr->accum = o->accum;
+    tr->seed = o->seed;
+    if (osp_train_run_open(&tr->run, o->run, busy) || osp_train_run_latest(&tr->run, &tr->start_step))
+        return osp_error_code();
+    char *ckpt = NULL;
+    if (tr->start_step > 0) {
+        if (!o->resume)
+            return osp_error(OSP_ERR_USAGE, "%s already holds checkpoint-%lld: pass --resume to "
+                             "continue that run, or use another run folder", o->run,
+                             (long long)tr->start_step);
+        if (!(ckpt = osp_train_run_checkpoint_dir(&tr->run, tr->start_step)) ||
+            !(tr->model_dir = join(ckpt, "model"))) {
+            free(ckpt);
+            return osp_error_code();
+        }
+    } else if (!o->init) {
+        return osp_error(OSP_ERR_USAGE, "%s has no checkpoint: give --init MODEL to start",
+                         o->run);
+    } else if (!(tr->model_dir = strdup(o->init))) {
+        return osp_error_nomem("path", strlen(o->init));
+    }
+    osp_status st = ckpt ? read_state(tr, ckpt, tr->start_step) : OSP_OK;
+    char *cfg = st ? NULL : join(tr->model_dir, "config.json");
+    if (!st && !(tr->config = cfg ? read_text(cfg, &tr->config_len) : NULL))
+        st = osp_error_code();
+    free(cfg);
+    if (!st && !(tr->model = osp_latte_load(tr->model_dir, OSP_DEVICE_CPU, false)))
+        st = osp_error_code();
+    if (!st)
+        st = osp_dit_params_init(tr->model, &tr->params);
+    if (!st)
+        st = osp_adamw_init(&tr->opt, &o->adamw, tr->params.n, tr->params.tensors);
+    if (!st && ckpt)
+        st = osp_checkpoint_load_optimizer(ckpt, &tr->opt, tr->params.names);
+    if (!st && ckpt && tr->opt.step != tr->start_step)
+        st = osp_error(OSP_ERR_DATA, "%s/optimizer.safetensors: step %lld, expected %lld", ckpt,
+                       (long long)tr->opt.step, (long long)tr->start_step);
+    if (st && ckpt)
+        osp_error_context("cannot resume from %s", ckpt);
+    free(ckpt);
+    if (!st)
+        st = osp_dit_data_open(&tr->data, o->data, osp_latte_get_config(tr->model));
+    if (!st)
+        st = osp_dit_sampler_init(&tr->sampler, &tr->data, tr->seed, tr->batch);
+    osp_diffusion_init(&tr->sched);
+    return st;
+}
+
+static void teardown(trainer *tr)
+{
+    osp_dit_sampler_free(&tr->sampler);
+    osp_dit_data_close(&tr->data);
+    osp_adamw_free(&tr->opt);
+    if (tr->params.tensors)
+        osp_dit_params_zero_grad(&tr->params);
+    osp_dit_params_free(&tr->params);
+    osp_latte_free(tr->model);
+    free(tr->config);
+    free(tr->model_dir);
+    osp_train_run_close(&tr->run);
+}
+
+/* ---- steps ---- */
+
+typedef struct step_stats {
+    double loss, mse, vb, grad_norm, lr, seconds;
+} step_stats;
+
+static double lr_at(const osp_dit_train_opts *o, int64_t step)
+{
+    if (o->warmup > 0 && step < o->warmup)
+        return o->adamw.lr * (double)step / (double)o->warmup;
+    return o->adamw.lr;
+}
+
+static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
+{
+    double t0 = now();
+    int64_t B = tr->batch;
+    double *mse = calloc((size_t)B, sizeof *mse), *vb = calloc((size_t)B, sizeof *vb);
+    int64_t *t = calloc((size_t)B, sizeof *t);
+    osp_status st = mse && vb && t ? OSP_OK : osp_error_nomem("step", (unsigned long long)B * 24);
+    memset(s, 0, sizeof *s);
+    osp_dit_params_zero_grad(&tr->params);
+    for (int64_t a = 0; !st && a < tr->accum; a++) {
+        osp_pool_push();
+        osp_dit_batch b;
+        osp_diffusion_terms terms = {.mse = mse, .vb = vb};
+        st = osp_dit_sampler_batch(&tr->sampler, (step - 1) * tr->accum + a, &b, t);
+        st = st ? st : osp_dit_micro_step(tr->model, &tr->sched, &b, 1.0 / (double)tr->accum,
+                                          &terms);
+        for (int64_t i = 0; !st && i < B; i++) {
+            s->mse += mse[i];
+            s->vb += vb[i];
+        }
+        s->loss += terms.loss_mean;
+        osp_pool_pop();
+    }
+    free(mse);
+    free(vb);
+    free(t);
+    if (st)
+        return st;
+    s->loss /= (double)tr->accum;
+    s->mse /= (double)(tr->accum * B);
+    s->vb /= (double)(tr->accum * B);
+    osp_tensor **grads = malloc(tr->params.n * sizeof *grads);
+    if (!grads)
+        return osp_error_nomem("gradient list", tr->params.n * sizeof *grads);
+    for (size_t i = 0; i < tr->params.n; i++)
+        grads[i] = tr->params.tensors[i]->grad;
+    s->grad_norm = osp_clip_grad_norm(grads, tr->params.n, tr->o->max_grad_norm);
+    s->lr = lr_at(tr->o, step);
+    st = isfinite(s->loss) ? osp_adamw_step(&tr->opt, tr->params.tensors, grads, s->lr)
+                           : osp_error(OSP_ERR_RUNTIME, "step %lld: the loss is not finite",
+                                       (long long)step);
+    free(grads);
+    osp_dit_params_zero_grad(&tr->params);
+    s->seconds = now() - t0;
+    return st;
+}
+
+static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
+{
+    FILE *f = tr->o->metrics;
+    if (!f)
+        return;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    int64_t samples = step * tr->accum * tr->batch;
+    fprintf(f, "{\"step\": %" PRId64 ", \"epoch\": %" PRId64 ", \"loss\": %.9g, \"mse\": %.9g, "
+               "\"vb\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"samples_per_s\": %.4g, "
+               "\"max_rss_mb\": %.1f}\n",
+            step, samples / (int64_t)tr->data.n, s->loss, s->mse, s->vb, s->lr, s->grad_norm,
+            (double)(tr->batch * tr->accum) / fmax(s->seconds, 1e-9), ru.ru_maxrss / 1024.0);
+    fflush(f);
+}
+
+static osp_status save(trainer *tr, int64_t step)
+{
+    char *state = state_json(tr, step);
+    osp_checkpoint c = {
+        .config_text = tr->config, .config_len = tr->config_len,
+        .model = osp_latte_params(tr->model), .opt = &tr->opt, .names = tr->params.names,
+        .state_json = state,
+    };
+    osp_status st = state ? osp_train_run_save(&tr->run, step, &c) : osp_error_code();
+    free(state);
+    if (!st)
+        st = osp_train_run_prune(&tr->run, tr->o->keep);
+    if (!st)
+        osp_log_info("saved %s/checkpoint-%lld", tr->o->run, (long long)step);
+    return st;
+}
+
+osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
+{
+    trainer tr = {.o = o, .run = {.lock_fd = -1}};
+    double start = now();
+    osp_status st = setup(&tr, busy);
+    int64_t step = tr.start_step;
+    if (!st && step >= o->max_steps)
+        osp_log_info("%s is at step %lld, --max-steps %lld: nothing to do", o->run,
+                     (long long)step, (long long)o->max_steps);
+    else if (!st)
+        osp_log_info("training %s from step %lld to %lld on %zu clips%s", tr.model_dir,
+                     (long long)step, (long long)o->max_steps, tr.data.n,
+                     tr.data.n_img ? " (joint images)" : "");
+    osp_progress bar;
+    osp_progress_start(&bar, "train", st ? 0 : o->max_steps - step);
+    while (!st && step < o->max_steps) {
+        step_stats s;
+        if ((st = train_step(&tr, step + 1, &s)))
+            break;
+        step++;
+        log_metrics(&tr, step, &s);
+        osp_progress_step(&bar, 1);
+        bool stopping = (o->stop && *o->stop) ||
+                        (o->time_budget > 0 && now() - start >= o->time_budget);
+        if (step % o->checkpoint_every == 0 || step == o->max_steps || stopping) {
+            if ((st = save(&tr, step)))
+                break;
+        }
+        if (stopping) {
+            osp_log_info("stopping at step %lld (%s)", (long long)step,
+                         o->stop && *o->stop ? "signal" : "time budget");
+            break;
+        }
+    }
+    osp_progress_end(&bar);
+    teardown(&tr);
+    return st;
+}

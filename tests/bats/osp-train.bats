@@ -1,0 +1,176 @@
+#!/usr/bin/env bats
+# osp-train dit end to end on a synthetic dataset made here (coloured
+# squares moving across a latent grid, tests/tools/mkfeatures) and a tiny
+# random Latte (tests/tools/mklatte): the loss falls, a resumed run equals
+# the uninterrupted one bit for bit, checkpoints load in osp-denoise, --keep,
+# the lock, stopping on a signal or a time budget, and the bad inputs.
+
+load helpers
+
+MKLATTE=$TEST_BUILD/tests/tools/mklatte
+MKFEATURES=$TEST_BUILD/tests/tools/mkfeatures
+
+setup_file() {
+    export SHARED=$BATS_FILE_TMPDIR
+    "$MKLATTE" "$SHARED/model" 32
+    "$MKFEATURES" "$SHARED/feats" 16 32 2
+}
+
+setup() {
+    TMP=$(mktemp -d)
+    MODEL=$SHARED/model
+    FEATS=$SHARED/feats
+}
+
+teardown() {
+    rm -rf "$TMP"
+}
+
+# train RUN ARGS...: a small run on the shared dataset (one thread: the
+# model is tiny, and a loaded machine makes more threads slower)
+train() {
+    local run=$1
+    shift
+    "$BIN/osp-train" dit -q --threads 1 -m "$MODEL" --data "$FEATS" --run "$run" --batch 2 \
+        --lr 1e-3 "$@"
+}
+
+# stderr_has TEXT: the last command's stderr contains TEXT
+stderr_has() {
+    [[ $stderr == *"$1"* ]] || { echo "stderr: $stderr"; return 1; }
+}
+
+# mean_loss FILE FIRST LAST: mean of "loss" over the lines FIRST..LAST
+mean_loss() {
+    sed -n "$2,$3p" "$1" | sed -E 's/.*"loss": ([^,]*),.*/\1/' |
+        awk '{ s += $1; n++ } END { printf "%.6f\n", s / n }'
+}
+
+@test "a tiny Latte learns the synthetic clips: the loss falls" {
+    train "$TMP/run" --max-steps 300 --checkpoint-every 300 > "$TMP/m.jsonl"
+    [ "$(wc -l < "$TMP/m.jsonl")" -eq 300 ]
+    run "$JSONCHECK" .step < <(tail -n 1 "$TMP/m.jsonl")
+    assert_output 300
+    first=$(mean_loss "$TMP/m.jsonl" 1 30)
+    last=$(mean_loss "$TMP/m.jsonl" 271 300)
+    echo "mean loss: first 30 steps $first, last 30 steps $last"
+    awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.5 * a) }'
+    [ -f "$TMP/run/checkpoint-300/model/diffusion_pytorch_model.safetensors" ]
+}
+
+@test "resume continues exactly as the uninterrupted run" {
+    train "$TMP/a" --max-steps 12 --checkpoint-every 6 > "$TMP/a.jsonl"
+    train "$TMP/b" --max-steps 6 --checkpoint-every 6 > "$TMP/b.jsonl"
+    train "$TMP/b" --max-steps 12 --checkpoint-every 6 --resume >> "$TMP/b.jsonl"
+    # everything but the timing fields, bit for bit
+    diff <(cut -d, -f1-7 "$TMP/a.jsonl") <(cut -d, -f1-7 "$TMP/b.jsonl")
+    for f in model/diffusion_pytorch_model.safetensors optimizer.safetensors train_state.json; do
+        cmp "$TMP/a/checkpoint-12/$f" "$TMP/b/checkpoint-12/$f"
+    done
+    # resuming a finished run does nothing
+    train "$TMP/b" --max-steps 12 --resume > "$TMP/c.jsonl"
+    [ ! -s "$TMP/c.jsonl" ]
+}
+
+@test "gradient accumulation and warmup run, and the state records them" {
+    train "$TMP/run" --max-steps 4 --accum 2 --warmup 4 --max-grad-norm 0.5 > "$TMP/m.jsonl"
+    run "$JSONCHECK" .lr < <(head -n 1 "$TMP/m.jsonl")
+    assert_output 0.00025
+    run "$JSONCHECK" .accumulation < "$TMP/run/checkpoint-4/train_state.json"
+    assert_output 2
+    run "$JSONCHECK" .samples_seen < "$TMP/run/checkpoint-4/train_state.json"
+    assert_output 16
+}
+
+@test "a checkpoint is a model folder osp-denoise loads as is" {
+    train "$TMP/run" --max-steps 2 > /dev/null
+    cmp "$MODEL/config.json" "$TMP/run/checkpoint-2/model/config.json"
+    "$BIN/osp-denoise" -m "$TMP/run/checkpoint-2/model" --scheduler ddim --steps 2 \
+        --guidance 1 "$FEATS/clip-000.msgpack" -o "$TMP/out.msgpack"
+    run "$BIN/osp-info" "$TMP/out.msgpack"
+    assert_output --partial "latent"
+}
+
+@test "--keep N keeps the newest N checkpoints" {
+    train "$TMP/run" --max-steps 5 --checkpoint-every 1 --keep 2 > /dev/null
+    run ls "$TMP/run"
+    assert_output "$(printf '%s\n' checkpoint-4 checkpoint-5 lock)"
+}
+
+@test "a second run on a locked run folder exits 6 at once" {
+    mkdir "$TMP/run"
+    flock "$TMP/run/lock" sleep 30 &
+    local holder=$!
+    sleep 0.3
+    fails_with 6 "$BIN/osp-train" dit -m "$MODEL" --data "$FEATS" --run "$TMP/run" --resume
+    stderr_has "another osp-train run"
+    kill "$holder"
+}
+
+@test "SIGTERM finishes the step, checkpoints and exits 0; --time-budget stops too" {
+    "$BIN/osp-train" dit -q --threads 1 -m "$MODEL" --data "$FEATS" --run "$TMP/run" \
+        --checkpoint-every 1000000 > "$TMP/m.jsonl" &
+    local pid=$!
+    for _ in $(seq 100); do [ -s "$TMP/m.jsonl" ] && break; sleep 0.1; done
+    kill -TERM "$pid"
+    wait "$pid"
+    n=$(wc -l < "$TMP/m.jsonl")
+    [ -d "$TMP/run/checkpoint-$n" ]
+    train "$TMP/budget" --max-steps 1000000 --time-budget 0.001 > /dev/null
+    [ -d "$TMP/budget/checkpoint-1" ]
+}
+
+@test "bad inputs: one line naming the problem" {
+    # a feature file listed but missing
+    printf 'clip-000.msgpack\nclip-999.msgpack\n' > "$TMP/list"
+    cp "$FEATS/clip-000.msgpack" "$TMP/"
+    fails_with 5 "$BIN/osp-train" dit -m "$MODEL" --data "$TMP/list" --run "$TMP/r1"
+    stderr_has "clip-999.msgpack"
+    # features whose text width disagrees with the model's caption_channels
+    "$MKFEATURES" "$TMP/wide" 2 16 2
+    fails_with 3 "$BIN/osp-train" dit -m "$MODEL" --data "$TMP/wide" --run "$TMP/r2"
+    stderr_has "embedding"
+    # frames that disagree with the model's video_length
+    "$MKFEATURES" "$TMP/noimg" 2 32 0 latent
+    mv "$TMP/noimg/clip-001.msgpack" "$TMP/noimg/clip-001.bak"
+    "$MKFEATURES" "$TMP/img" 1 32 2 latent
+    cp "$TMP/img/clip-000.msgpack" "$TMP/noimg/clip-001.msgpack"
+    fails_with 3 "$BIN/osp-train" dit -q -m "$MODEL" --data "$TMP/noimg" --run "$TMP/r3" \
+        --batch 2
+    stderr_has "clip-001.msgpack"
+    # a truncated feature file
+    mkdir "$TMP/notext"
+    head -c 8000 "$FEATS/clip-000.msgpack" > "$TMP/notext/clip-000.msgpack"
+    fails_with 3 "$BIN/osp-train" dit -m "$MODEL" --data "$TMP/notext" --run "$TMP/r4"
+    stderr_has "clip-000.msgpack"
+    # usage: no stage, another stage, no --init on a fresh run folder
+    fails_with 2 "$BIN/osp-train" --data "$FEATS" --run "$TMP/r5"
+    fails_with 2 "$BIN/osp-train" vae --data "$FEATS" --run "$TMP/r5"
+    fails_with 2 "$BIN/osp-train" dit --data "$FEATS" --run "$TMP/r5"
+    stderr_has "--init"
+}
+
+@test "a run folder with checkpoints needs --resume; a corrupted one is never restarted" {
+    train "$TMP/run" --max-steps 2 --checkpoint-every 1 > /dev/null
+    fails_with 2 "$BIN/osp-train" dit -m "$MODEL" --data "$FEATS" --run "$TMP/run"
+    stderr_has "--resume"
+    truncate -s 1000 "$TMP/run/checkpoint-2/model/diffusion_pytorch_model.safetensors"
+    fails_with 3 "$BIN/osp-train" dit -m "$MODEL" --data "$FEATS" --run "$TMP/run" --resume
+    stderr_has "checkpoint-2"
+    run ls "$TMP/run"
+    assert_output "$(printf '%s\n' checkpoint-1 checkpoint-2 lock)"
+    echo '{"global_step": 1}' > "$TMP/run/checkpoint-1/train_state.json"
+    rm -r "$TMP/run/checkpoint-2"
+    fails_with 3 "$BIN/osp-train" dit -m "$MODEL" --data "$FEATS" --run "$TMP/run" --resume
+    stderr_has "train_state.json"
+}
+
+@test "a stale temporary checkpoint (a crash mid-write) is removed, the last one is used" {
+    train "$TMP/run" --max-steps 2 > /dev/null
+    mkdir -p "$TMP/run/.checkpoint-3.tmp/model"
+    echo partial > "$TMP/run/.checkpoint-3.tmp/model/config.json"
+    train "$TMP/run" --max-steps 3 --resume > "$TMP/m.jsonl"
+    run "$JSONCHECK" .step < "$TMP/m.jsonl"
+    assert_output 3
+    [ ! -e "$TMP/run/.checkpoint-3.tmp" ]
+}
