@@ -307,9 +307,17 @@ osp_status osp_train_run_prune(osp_train_run *r, int64_t keep)
     if (!st)
         qsort(l.steps, l.n, sizeof *l.steps, by_step);
     for (size_t i = 0; !st && l.n > (size_t)keep && i < l.n - (size_t)keep; i++) {
+        /* renamed away first, so a crash mid-delete leaves a stale temporary
+         * folder (removed by the next run), never a half checkpoint */
         char *p = osp_train_run_checkpoint_dir(r, l.steps[i]);
-        st = p ? rmtree(p) : osp_error_code();
+        char *tmp = str_printf("%s/" TMP_PREFIX "%" PRId64 TMP_SUFFIX, r->dir, l.steps[i]);
+        st = p && tmp ? OSP_OK : osp_error_code();
+        if (!st && rename(p, tmp) != 0)
+            st = osp_error(OSP_ERR_IO, "cannot rename %s: %s", p, strerror(errno));
+        if (!st)
+            st = rmtree(tmp);
         free(p);
+        free(tmp);
     }
     free(l.steps);
     return st;

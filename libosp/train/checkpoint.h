@@ -50,7 +50,8 @@ typedef struct osp_checkpoint {
 } osp_checkpoint;
 
 osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoint *c);
-/* Deletes the oldest checkpoints until `keep` remain (keep 0: all stay). */
+/* Deletes the oldest checkpoints until `keep` remain (keep 0: all stay);
+ * each is renamed to a temporary name before it is removed. */
 osp_status osp_train_run_prune(osp_train_run *r, int64_t keep);
 
 /* Restores opt (already initialised for the same names and shapes) from

@@ -174,3 +174,29 @@ mean_loss() {
     assert_output 3
     [ ! -e "$TMP/run/.checkpoint-3.tmp" ]
 }
+
+@test "kill -9 at any moment leaves every checkpoint whole, and the run resumes" {
+    local delay pid c f
+    for delay in 0.05 0.1 0.2 0.3 0.45 0.6 0.8 1.0; do
+        "$BIN/osp-train" dit -q --threads 1 -m "$MODEL" --data "$FEATS" --run "$TMP/run" \
+            --batch 2 --checkpoint-every 1 --keep 2 --resume > /dev/null &
+        pid=$!
+        sleep "$delay"
+        kill -9 "$pid"
+        wait "$pid" || true
+        for c in "$TMP"/run/checkpoint-*; do
+            [ -e "$c" ] || continue
+            for f in model/config.json optimizer.safetensors train_state.json; do
+                [ -s "$c/$f" ] || { echo "after ${delay}s: $c/$f missing"; false; }
+            done
+            "$BIN/osp-info" "$c/model" > /dev/null
+            "$BIN/osp-info" "$c/optimizer.safetensors" > /dev/null
+        done
+    done
+    last=$(ls "$TMP/run" | sed -n 's/^checkpoint-//p' | sort -n | tail -n 1)
+    echo "latest checkpoint after the kills: $last"
+    [ -n "$last" ]
+    train "$TMP/run" --resume --max-steps $((last + 1)) > "$TMP/m.jsonl"
+    run "$JSONCHECK" .step < "$TMP/m.jsonl"
+    assert_output $((last + 1))
+}
