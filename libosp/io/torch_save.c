@@ -43,7 +43,8 @@ static void put(bytes *b, const void *data, size_t n)
         b->p = p;
         b->cap = cap;
     }
-    memcpy(b->p + b->n, data, n);
+    if (n) /* memcpy's arguments must be valid even for 0 bytes */
+        memcpy(b->p + b->n, data, n);
     b->n += n;
 }
 
