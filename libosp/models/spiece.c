@@ -320,6 +320,13 @@ static osp_status check_piece(const raw_piece *p, size_t i, const char *label)
     return OSP_OK;
 }
 
+/* 0..15 for 0-9 and A-F (SentencePiece spells byte pieces upper-case and
+ * matches them exactly), else -1. */
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static osp_status build_model(osp_spiece *sp, const raw_model *m, const char *label)
 {
     if (m->model_type != 1)
@@ -374,20 +381,17 @@ static osp_status build_model(osp_spiece *sp, const raw_model *m, const char *la
     if (sp->unk_id < 0)
         return osp_error(OSP_ERR_DATA, "%s: no piece has type UNKNOWN", label);
 
-    /* Byte pieces are spelled <0xXX>; a missing one falls back to unknown. */
+    /* Byte pieces are spelled <0xXX> (two upper-case hex digits, nothing
+     * else: no sign, no space); a missing one falls back to unknown. */
     for (int b = 0; b < 256; b++)
         sp->byte_id[b] = sp->unk_id;
     for (int32_t i = 0; i < sp->n; i++) {
-        unsigned v;
-        char tail;
-        size_t len = sp->offset[i + 1] - sp->offset[i];
-        char name[8];
-        if (sp->type[i] != OSP_SPIECE_BYTE || len != 6)
-            continue;
-        memcpy(name, sp->text + sp->offset[i], 6);
-        name[6] = 0;
-        if (sscanf(name, "<0x%2X%c", &v, &tail) == 2 && tail == '>')
-            sp->byte_id[v] = i;
+        const char *name = sp->text + sp->offset[i];
+        int hi, lo;
+        if (sp->type[i] == OSP_SPIECE_BYTE && sp->offset[i + 1] - sp->offset[i] == 6 &&
+            memcmp(name, "<0x", 3) == 0 && name[5] == '>' && (hi = hex_digit(name[3])) >= 0 &&
+            (lo = hex_digit(name[4])) >= 0)
+            sp->byte_id[hi << 4 | lo] = i;
     }
 
     sp->add_dummy_prefix = m->add_dummy_prefix;

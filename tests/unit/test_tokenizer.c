@@ -463,6 +463,26 @@ TEST(byte_fallback_splits_unknown_characters)
     osp_spiece_encoding_free(&enc);
     osp_spiece_free(sp);
 
+    /* Only <0xXX> with two upper-case hex digits names a byte: "<0x-6>"
+     * (which sscanf's %X once read as 0xFFFFFFFA, an index far outside
+     * the byte table: a fuzzer find), "<0x 9>" and "<0xa9>" are byte-typed
+     * pieces that name no byte, so those bytes stay unknown. */
+    static const char *const odd[3] = {"<0x-6>", "<0x 9>", "<0xa9>"};
+    for (int k = 0; k < 3; k++) {
+        pb d = {.len = 0};
+        pb_piece(&d, "<unk>", 0.0f, OSP_SPIECE_UNKNOWN);
+        pb_piece(&d, "a", -1.0f, OSP_SPIECE_NORMAL);
+        pb_piece(&d, "<0xC3>", 0.0f, OSP_SPIECE_BYTE);
+        pb_piece(&d, odd[k], 0.0f, OSP_SPIECE_BYTE);
+        pb_message(&d, 2, &trainer);
+        pb_normalizer(&d, 0, 1, 1);
+        sp = osp_spiece_parse(d.data, d.len, odd[k]);
+        CHECK(sp != NULL);
+        if (sp)
+            CHECK(strcmp(encode_str(sp, "\xc3\xa9"), "2,0") == 0);
+        osp_spiece_free(sp);
+    }
+
     /* A byte piece without byte_fallback is rejected, as SentencePiece does. */
     pb c = {.len = 0};
     pb_piece(&c, "<unk>", 0.0f, OSP_SPIECE_UNKNOWN);
