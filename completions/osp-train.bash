@@ -10,7 +10,7 @@ _osp_train()
         -m | --init | --run)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        --data | -o | --output)
+        --data | --config | -o | --output)
             _filedir
             return ;;
         --device)
@@ -22,7 +22,7 @@ _osp_train()
     esac
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-m --init --data --run --batch --accum --max-steps
+        COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
             --time-budget --lr --warmup --weight-decay --max-grad-norm --seed
             --checkpoint-every --keep --resume -o --output -q --quiet -v --verbose --device
             --threads -h --help --version' -- "$cur"))

@@ -12,7 +12,7 @@
 /* Exit status when another run holds the run folder's lock. */
 #define EXIT_BUSY 6
 
-static const char *opt_init, *opt_data, *opt_run;
+static const char *opt_init, *opt_config, *opt_data, *opt_run;
 static int64_t opt_batch = 1, opt_accum = 1, opt_max_steps = 1000000, opt_warmup, opt_seed,
                opt_every = 500, opt_keep;
 static double opt_time_budget, opt_lr = 2e-5, opt_wd = 1e-2, opt_clip;
@@ -21,6 +21,8 @@ static bool opt_resume;
 static const cli_option options[] = {
     {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
      .help = "Latte folder to start from (config.json + weights)"},
+    {.name = "config", .kind = CLI_STRING, .metavar = "FILE", .s = &opt_config,
+     .help = "train this config.json with the -m weights"},
     {.name = "data", .kind = CLI_STRING, .metavar = "PATH", .s = &opt_data,
      .help = "feature folder of *.msgpack clips, or a list file"},
     {.name = "run", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_run,
@@ -56,8 +58,7 @@ static const cli_tool tool = {
     .name = "osp-train",
     .summary = "Train the LatteT2V transformer (dit) on prepared features.",
     .args = "dit",
-    .details = "Prints one JSON line of metrics per step (-o FILE appends them to FILE).\n"
-               "Exit 6: another osp-train run holds the run folder's lock.",
+    .details = "Prints a JSON line of metrics per step. Exit 6: the run folder is locked.",
     .example = "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
     .options = options,
     .min_args = 1,
@@ -96,7 +97,7 @@ int main(int argc, char **argv)
     h.lr = opt_lr;
     h.weight_decay = opt_wd;
     osp_dit_train_opts o = {
-        .init = opt_init, .data = opt_data, .run = opt_run,
+        .init = opt_init, .config = opt_config, .data = opt_data, .run = opt_run,
         .batch = opt_batch, .accum = opt_accum, .max_steps = opt_max_steps,
         .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip,
         .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,

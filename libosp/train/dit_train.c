@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "backend/ops.h"
@@ -163,6 +165,71 @@ static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
 
 /* ---- setup ---- */
 
+/* --config: RUN/.init-model holding a copy of that config.json and a link
+ * to the init weights, loaded like any model folder (the position tables
+ * follow the new config). Returns the folder (malloc'd). */
+static char *stage_folder(trainer *tr)
+{
+    const osp_dit_train_opts *o = tr->o;
+    struct stat sb;
+    char *src = NULL, *real = NULL, *dir = join(o->run, ".init-model"), *link = NULL, *cfg = NULL;
+    if (!dir || stat(o->init, &sb) != 0) {
+        if (dir)
+            osp_error(OSP_ERR_IO, "%s: %s", o->init, strerror(errno));
+        goto fail;
+    }
+    src = S_ISDIR(sb.st_mode) ? join(o->init, "diffusion_pytorch_model.safetensors")
+                              : strdup(o->init);
+    if (!src || !(real = realpath(src, NULL))) {
+        osp_error(OSP_ERR_IO, "%s: %s (--config takes the weights of a single "
+                  "diffusion_pytorch_model.safetensors)", src ? src : o->init, strerror(errno));
+        goto fail;
+    }
+    if (!(tr->config = read_text(o->config, &tr->config_len)) ||
+        !(link = join(dir, "diffusion_pytorch_model.safetensors")) ||
+        !(cfg = join(dir, "config.json")))
+        goto fail;
+    remove(link);
+    remove(cfg);
+    rmdir(dir);
+    if (mkdir(dir, 0777) != 0 || symlink(real, link) != 0) {
+        osp_error(OSP_ERR_IO, "cannot prepare %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    FILE *f = fopen(cfg, "wb");
+    if (!f || fwrite(tr->config, 1, tr->config_len, f) != tr->config_len || fclose(f) != 0) {
+        if (f)
+            fclose(f);
+        osp_error(OSP_ERR_IO, "cannot write %s", cfg);
+        goto fail;
+    }
+    free(src);
+    free(real);
+    free(link);
+    free(cfg);
+    return dir;
+fail:
+    free(src);
+    free(real);
+    free(link);
+    free(cfg);
+    free(dir);
+    return NULL;
+}
+
+/* Removes what stage_folder made (the loaded weights are copies). */
+static void stage_folder_remove(const char *dir)
+{
+    char *link = join(dir, "diffusion_pytorch_model.safetensors"), *cfg = join(dir, "config.json");
+    if (link)
+        remove(link);
+    if (cfg)
+        remove(cfg);
+    rmdir(dir);
+    free(link);
+    free(cfg);
+}
+
 static osp_status setup(trainer *tr, bool *busy)
 {
     const osp_dit_train_opts *o = tr->o;
@@ -185,16 +252,21 @@ static osp_status setup(trainer *tr, bool *busy)
     } else if (!o->init) {
         return osp_error(OSP_ERR_USAGE, "%s has no checkpoint: give --init MODEL to start",
                          o->run);
-    } else if (!(tr->model_dir = strdup(o->init))) {
-        return osp_error_nomem("path", strlen(o->init));
+    } else if (!(tr->model_dir = o->config ? stage_folder(tr) : strdup(o->init))) {
+        return osp_error_code() ? osp_error_code() : osp_error_nomem("path", strlen(o->init));
     }
     osp_status st = ckpt ? read_state(tr, ckpt, tr->start_step) : OSP_OK;
-    char *cfg = st ? NULL : join(tr->model_dir, "config.json");
-    if (!st && !(tr->config = cfg ? read_text(cfg, &tr->config_len) : NULL))
+    char *cfg = st || tr->config ? NULL : join(tr->model_dir, "config.json");
+    if (!st && !tr->config && !(tr->config = cfg ? read_text(cfg, &tr->config_len) : NULL))
         st = osp_error_code();
     free(cfg);
     if (!st && !(tr->model = osp_latte_load(tr->model_dir, OSP_DEVICE_CPU, false)))
         st = osp_error_code();
+    if (!ckpt && o->config) {
+        stage_folder_remove(tr->model_dir);
+        if (st)
+            osp_error_context("--init %s with --config %s", o->init, o->config);
+    }
     if (!st)
         st = osp_dit_params_init(tr->model, &tr->params);
     if (!st)
@@ -332,7 +404,8 @@ osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
         osp_log_info("%s is at step %lld, --max-steps %lld: nothing to do", o->run,
                      (long long)step, (long long)o->max_steps);
     else if (!st)
-        osp_log_info("training %s from step %lld to %lld on %zu clips%s", tr.model_dir,
+        osp_log_info("training %s from step %lld to %lld on %zu clips%s",
+                     tr.start_step || !o->config ? tr.model_dir : o->config,
                      (long long)step, (long long)o->max_steps, tr.data.n,
                      tr.data.n_img ? " (joint images)" : "");
     osp_progress bar;

@@ -24,6 +24,10 @@
 
 typedef struct osp_dit_train_opts {
     const char *init; /* model folder to start from (unused when resuming) */
+    /* NULL, or a config.json to train instead of the init folder's: the
+     * init weights are read by name into this config (a stage change:
+     * another video_length or sample_size rebuilds the position tables) */
+    const char *config;
     const char *data; /* feature folder or list */
     const char *run;  /* run folder */
     int64_t batch, accum;    /* micro-batch size, micro-batches per step */

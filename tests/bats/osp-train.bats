@@ -143,6 +143,11 @@ mean_loss() {
     head -c 8000 "$FEATS/clip-000.msgpack" > "$TMP/notext/clip-000.msgpack"
     fails_with 3 "$BIN/osp-train" dit -m "$MODEL" --data "$TMP/notext" --run "$TMP/r4"
     stderr_has "clip-000.msgpack"
+    # a --config whose architecture the weights do not fit
+    sed 's/"num_layers": 2/"num_layers": 3/' "$MODEL/config.json" > "$TMP/deep.json"
+    fails_with 3 "$BIN/osp-train" dit -q -m "$MODEL" --config "$TMP/deep.json" \
+        --data "$FEATS" --run "$TMP/r6"
+    stderr_has "transformer_blocks.2"
     # usage: no stage, another stage, no --init on a fresh run folder
     fails_with 2 "$BIN/osp-train" --data "$FEATS" --run "$TMP/r5"
     fails_with 2 "$BIN/osp-train" vae --data "$FEATS" --run "$TMP/r5"
@@ -199,4 +204,51 @@ mean_loss() {
     train "$TMP/run" --resume --max-steps $((last + 1)) > "$TMP/m.jsonl"
     run "$JSONCHECK" .step < "$TMP/m.jsonl"
     assert_output $((last + 1))
+}
+
+@test "examples/cron: a three-stage tiny cascade, one cron slice at a time" {
+    local d=$TMP/cascade i
+    mkdir -p "$d"
+    # stage 2: more frames (the temporal table interpolates), stage 3: a
+    # larger latent (the 2-D table extends), as 17x256 -> 65x256 -> 65x512
+    sed 's/"video_length": 5/"video_length": 9/' "$MODEL/config.json" > "$d/s2.json"
+    sed 's/"sample_size": \[8, 8\]/"sample_size": [16, 16]/' "$d/s2.json" > "$d/s3.json"
+    "$MKFEATURES" "$d/f2" 4 32 2 9 8
+    "$MKFEATURES" "$d/f3" 4 32 2 9 16
+    cat > "$d/conf" <<CONF
+RUNS=$d/runs
+INIT=$MODEL
+TIME_BUDGET=0.001
+BATCH=2
+EXTRA="-q --threads 1 --lr 1e-3"
+STAGE1_CONFIG=$MODEL/config.json
+STAGE1_DATA=$FEATS
+STAGE1_STEPS=2
+STAGE2_CONFIG=$d/s2.json
+STAGE2_DATA=$d/f2
+STAGE2_STEPS=2
+STAGE3_CONFIG=$d/s3.json
+STAGE3_DATA=$d/f3
+STAGE3_STEPS=2
+STAGE3_BATCH=1
+CONF
+    # the time budget makes each slice one step: 6 slices, then "done"
+    for i in $(seq 7); do
+        run env OSP_BIN="$BIN" "$REPO/examples/cron/stages.sh" "$d/conf"
+        assert_success
+    done
+    assert_output "all stages are done: $d/runs/stage3/checkpoint-2/model"
+    for n in 1 2 3; do
+        [ "$(wc -l < "$d/runs/stage$n.jsonl")" -eq 2 ]
+    done
+    cmp "$d/s3.json" "$d/runs/stage3/checkpoint-2/model/config.json"
+    # a slice that finds the run folder locked exits 0 at once
+    rm -r "$d/runs/stage3/checkpoint-2"
+    flock "$d/runs/stage3/lock" sleep 30 &
+    local holder=$!
+    sleep 0.3
+    run env OSP_BIN="$BIN" "$REPO/examples/cron/stages.sh" "$d/conf"
+    kill "$holder"
+    assert_success
+    [ ! -d "$d/runs/stage3/checkpoint-2" ]
 }

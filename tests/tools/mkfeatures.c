@@ -4,10 +4,11 @@
  * the VAE posterior mean (logvar -8: an almost fixed latent), with a text
  * embedding that names its colour and direction.
  *
- *   mkfeatures DIR CLIPS CAPTION_CHANNELS IMAGES [latent]
+ *   mkfeatures DIR CLIPS CAPTION_CHANNELS IMAGES [FRAMES SIZE] [latent]
  *
- * DIR/clip-NNN.msgpack: `moments` [1, 8, 5 + IMAGES, 8, 8] (meta
- * image_frames = IMAGES; the images are frames of the same motion), or
+ * DIR/clip-NNN.msgpack: `moments` [1, 8, FRAMES + IMAGES, SIZE, SIZE]
+ * (default 5 frames of 8x8; meta image_frames = IMAGES, the images being
+ * frames of the same motion), or
  * `latent` [1, 4, ...] with the word `latent`; `embedding` [1, 6, D] and
  * `mask` u8 [1, 6] (two padding tokens). */
 #include <stdio.h>
@@ -18,7 +19,9 @@
 #include "io/stream.h"
 #include "train/clip_transform.h"
 
-enum { C = 4, FRAMES = 5, SIZE = 8, SQUARE = 3, TOKENS = 6 };
+enum { C = 4, SQUARE = 3, TOKENS = 6, MAX_FRAMES = 64, MAX_SIZE = 64 };
+
+static int FRAMES = 5, SIZE = 8;
 
 static const float colours[4][C] = {
     {1, -1, 0.5f, 0}, {-1, 1, 0, 0.5f}, {0.5f, 0.5f, -1, 1}, {0, -0.5f, 1, -1},
@@ -47,13 +50,19 @@ static int fail(void)
 
 int main(int argc, char **argv)
 {
-    int clips = argc >= 5 ? atoi(argv[2]) : 0, width = argc >= 5 ? atoi(argv[3]) : 0;
-    int images = argc >= 5 ? atoi(argv[4]) : -1;
-    bool latent = argc == 6 && strcmp(argv[5], "latent") == 0;
-    if (argc < 5 || argc > 6 || clips < 1 || width < 8 || images < 0 || images > FRAMES ||
-        (argc == 6 && !latent)) {
-        fprintf(stderr, "usage: mkfeatures DIR CLIPS CAPTION_CHANNELS(>=8) IMAGES(0-5) "
-                        "[latent]\n");
+    bool latent = argc > 5 && strcmp(argv[argc - 1], "latent") == 0;
+    int nargs = argc - latent;
+    int clips = nargs >= 5 ? atoi(argv[2]) : 0, width = nargs >= 5 ? atoi(argv[3]) : 0;
+    int images = nargs >= 5 ? atoi(argv[4]) : -1;
+    if (nargs == 7) {
+        FRAMES = atoi(argv[5]);
+        SIZE = atoi(argv[6]);
+    }
+    if ((nargs != 5 && nargs != 7) || clips < 1 || width < 8 || FRAMES < 1 ||
+        FRAMES > MAX_FRAMES || SIZE < SQUARE || SIZE > MAX_SIZE || images < 0 ||
+        images > FRAMES) {
+        fprintf(stderr, "usage: mkfeatures DIR CLIPS CAPTION_CHANNELS(>=8) IMAGES [FRAMES "
+                        "SIZE] [latent]\n");
         return 2;
     }
     mkdir(argv[1], 0755);
@@ -69,12 +78,12 @@ int main(int argc, char **argv)
         osp_tensor *mask = osp_tensor_from_data(OSP_U8, 2, (int64_t[]){1, TOKENS}, keep);
         if (!x || !emb || !mask)
             return fail();
-        int64_t frame_of[FRAMES + 5];
+        int64_t frame_of[2 * MAX_FRAMES];
         for (int f = 0; f < FRAMES; f++)
             frame_of[f] = f;
         if (images && osp_image_frame_indices(FRAMES, images, frame_of + FRAMES))
             return fail();
-        float *px = osp_f32(x), frame[C * SIZE * SIZE];
+        float *px = osp_f32(x), frame[C * MAX_SIZE * MAX_SIZE];
         for (int f = 0; f < T; f++) {
             render(k, (int)frame_of[f], frame);
             for (int64_t c = 0; c < channels; c++)
