@@ -16,6 +16,9 @@ typedef struct osp_backend {
 } osp_backend;
 
 const osp_backend *osp_backend_cpu(void);
+/* The CUDA backend (backend/cuda, built with make CUDA=1), or NULL when no
+ * usable GPU is present; the first call probes the driver. */
+const osp_backend *osp_backend_cuda(void);
 /* The backend for a device, or NULL when this build or machine lacks it. */
 const osp_backend *osp_backend_for(osp_device device);
 void osp_backend_register(const osp_backend *b);

@@ -71,6 +71,10 @@ const osp_backend *osp_backend_for(osp_device device)
 {
     if (device == OSP_DEVICE_CPU)
         return osp_backend_cpu();
+#ifdef OSP_CUDA
+    if (device == OSP_DEVICE_CUDA)
+        return osp_backend_cuda();
+#endif
     return (unsigned)device < 2 ? backends[device] : NULL;
 }
 
@@ -84,12 +88,18 @@ static bool poison_enabled(void)
     return cached;
 }
 
-static void poison(osp_tensor *t)
+static void poison(const osp_backend *b, osp_tensor *t)
 {
     /* A COPY may write through a strided view into a larger tensor whose
      * other elements must survive. */
-    if (!t || t->storage->device != OSP_DEVICE_CPU || !osp_is_contiguous(t))
+    if (!t || !osp_is_contiguous(t))
         return;
+    if (t->storage->device != OSP_DEVICE_CPU) { /* NaN (0 for integers) via the backend */
+        osp_node fill = {.op = OSP_OP_FILL, .n_out = 1, .out = {t}, .p.fill.value = NAN};
+        if (b->kernels[OSP_OP_FILL])
+            b->kernels[OSP_OP_FILL](&fill);
+        return;
+    }
     int64_t n = osp_numel(t);
     if (t->dtype == OSP_F32) {
         float *p = osp_f32(t);
@@ -109,6 +119,9 @@ osp_status osp_dispatch(osp_node *n)
             return osp_error(OSP_ERR_RUNTIME, "%s: inputs are on different devices",
                              osp_op_name(n->op));
     }
+    /* A copy from a device runs on that device's backend. */
+    if (n->op == OSP_OP_COPY && n->in[0] && n->in[0]->storage->device != OSP_DEVICE_CPU)
+        dev = n->in[0]->storage->device;
     const osp_backend *b = osp_backend_for(dev);
     if (!b)
         return osp_error(OSP_ERR_RUNTIME, "%s: no backend for device %d", osp_op_name(n->op),
@@ -119,7 +132,7 @@ osp_status osp_dispatch(osp_node *n)
                          osp_op_name(n->op), b->name);
     if (poison_enabled())
         for (int i = 0; i < n->n_out; i++)
-            poison(n->out[i]);
+            poison(b, n->out[i]);
     return k(n);
 }
 

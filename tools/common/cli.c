@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#ifdef OSP_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 #include "core/log.h"
 
 enum { CLI_MAX_OPTIONS = 64 }; /* a tool's own plus the common ones */
@@ -229,8 +232,9 @@ static void select_device(cli_common *out)
         out->device = OSP_DEVICE_CUDA;
     } else {
 #ifdef OSP_CUDA
-        fprintf(stderr, "%s: --device cuda: no usable CUDA device\n", osp_log_program());
-        exit(OSP_ERR_NOMEM);
+        fprintf(stderr, "%s: --device cuda: no usable CUDA device (%s)\n", osp_log_program(),
+                osp_cuda_unavailable_reason());
+        exit(OSP_ERR_NOMEM); /* documented: 4 = no usable device */
 #else
         cli_usage_error("--device cuda: this build has no CUDA backend (rebuild with make CUDA=1)");
 #endif

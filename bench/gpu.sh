@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# gpu.sh — everything a GPU session runs, in one call: build the CUDA
+# backend, run the parity suite (make test-cuda), then time the GPU and
+# print a markdown table for bench/RESULTS.md. Full logs go to $OUT (or
+# ./gpu-logs): build.log, test-cuda.log, bench.log, table.md.
+#
+#   bench/gpu.sh            (from the repository root; about 5-10 minutes on an H100/H200)
+#
+# Benchmarks (bench/gpu/gpu_bench.c; median of several runs, synchronised):
+#   GEMM 8192^3 in f32, TF32 and bf16 (cuBLASLt); the bf16 figure is the
+#     peak the Latte MFU is measured against;
+#   attention at Latte XL/122 65x512x512 shapes (spatial, temporal, text
+#     cross-attention; flash kernel) and the VAE's single-head GEMM path;
+#   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN);
+#   one Latte XL/122 forward at batch 2 (= one guided sampling step),
+#     random f32 weights written to $GPU_LATTE_DIR, with MFU;
+#   one VAE decode of a 17x64x64 latent (65x512x512 video) through
+#     osp-decode --device cuda, when a python with torch and safetensors is
+#     there to write release-config random weights (bench/torch_vae.py).
+# The model fixtures (make test-cuda's second half) live in ../shared/fixtures,
+# which a device call does not send: copy them into the ignored folder
+# gpu-fixtures/ (cp -r ../shared/fixtures gpu-fixtures; it is listed in
+# .git/info/exclude) and name it in the call's carry; gpu.sh links
+# ../shared/fixtures to it when that is missing.
+# Environment: OUT (log folder), GPU_LATTE_DIR (default /tmp/osp-xl122),
+#   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
+#   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-$PWD/gpu-logs}
+mkdir -p "$out"
+jobs=${JOBS:-$(nproc)}
+python=${BENCH_PYTHON:-python3}
+latte_dir=${GPU_LATTE_DIR:-/tmp/osp-xl122}
+vae_dir=${GPU_VAE_DIR:-/tmp/osp-vae-release}
+build=build-cuda bin=bin-cuda
+table=$out/table.md
+log=$out/bench.log
+: >"$log"
+
+if [ ! -e ../shared/fixtures ] && [ -d gpu-fixtures ]; then
+    mkdir -p ../shared && ln -s "$PWD/gpu-fixtures" ../shared/fixtures
+fi
+
+device=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -n 1)
+echo "gpu.sh: device: ${device:-unknown}; $(date -u '+%Y-%m-%d %H:%M UTC')"
+
+echo "gpu.sh: building (make CUDA=1, log $out/build.log)"
+if ! make -j"$jobs" CUDA=1 BUILD=$build BIN=$bin all tests $build/tests/cuda/parity \
+    >"$out/build.log" 2>&1; then
+    tail -n 30 "$out/build.log"
+    echo "gpu.sh: the CUDA build failed"
+    exit 1
+fi
+
+tests="not run"
+if [ "${GPU_SKIP_TESTS:-0}" != 1 ]; then
+    echo "gpu.sh: make test-cuda (log $out/test-cuda.log)"
+    make CUDA=1 BUILD=$build BIN=$bin test-cuda >"$out/test-cuda.log" 2>&1
+    grep -E '^(not ok|#   )' "$out/test-cuda.log" | head -n 60
+    tests=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out/test-cuda.log" | tail -n 1)
+    tests=${tests:-"did not finish (see test-cuda.log)"}
+    echo "gpu.sh: test-cuda: $tests"
+fi
+
+# The bench program links the CUDA build's library (flags as the Makefile's).
+libs=$(sed -n 's/^LDLIBS := //p' Makefile)
+cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -Ilibosp -Ilibosp/core -Ibench -Wall -Wextra \
+    -o $build/gpu_bench bench/gpu/gpu_bench.c bench/bench_util.c $build/libosp.a $libs \
+    -L/usr/local/cuda/lib64 -lcudart -lcublas -lcublasLt -lcudnn -lstdc++ >>"$log" 2>&1 ||
+    { tail -n 20 "$log"; echo "gpu.sh: gpu_bench did not build"; exit 1; }
+
+rows=$out/rows.md
+: >"$rows"
+bench() { # bench ARGS...: rows to $rows, everything to the log
+    echo "gpu.sh: gpu_bench $*" | tee -a "$log"
+    "$build/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
+        echo "| gpu_bench $1 failed (see bench.log) | | | | |" >>"$rows"
+}
+bench gemm
+peak=$(awk -F'|' '/GEMM bf16/ { gsub(/ /, "", $5); print $5 }' "$rows")
+bench attention
+bench conv3d
+# The XL/122 release config (LanguageBind/Open-Sora-Plan-v1.0.0 65x512x512).
+cat >"$out/xl122_config.json" <<'JSON'
+{"_class_name": "LatteT2V", "activation_fn": "gelu-approximate",
+ "attention_bias": true, "attention_head_dim": 72, "caption_channels": 4096,
+ "cross_attention_dim": 1152, "in_channels": 4, "norm_elementwise_affine": false,
+ "norm_eps": 1e-06, "norm_type": "ada_norm_single", "num_attention_heads": 16,
+ "num_layers": 28, "out_channels": 8, "patch_size": 2, "patch_size_t": 1,
+ "sample_size": [64, 64], "video_length": 17}
+JSON
+bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
+OSP_CUDA_TF32=1 bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
+
+# VAE decode through the tool, timed whole (load + decode + stream out)
+if "$python" -c 'import torch, safetensors' 2>/dev/null; then
+    echo "gpu.sh: VAE decode" | tee -a "$log"
+    [ -f "$vae_dir/config.json" ] || "$python" bench/torch_vae.py init "$vae_dir" >>"$log" 2>&1
+    "$python" - "$out/latent.st" >>"$log" 2>&1 <<'PY'
+import sys, torch
+from safetensors.torch import save_file
+torch.manual_seed(0)
+save_file({"latent": torch.randn(1, 4, 17, 64, 64)}, sys.argv[1])
+PY
+    $build/tests/tools/mkstream convert "$out/latent.st" "$out/latent.msgpack" latent >>"$log" 2>&1
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
+        >"$out/vae_mem.txt" 2>/dev/null &
+    smi=$!
+    start=$(date +%s.%N)
+    if $bin/osp-decode --device cuda -m "$vae_dir" "$out/latent.msgpack" \
+        -o "$out/vae_out.msgpack" >>"$log" 2>&1; then
+        ms=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
+        kill "$smi" 2>/dev/null
+        mem=$(sort -n "$out/vae_mem.txt" | tail -n 1)
+        echo "| VAE decode 17x64x64 -> 65x512x512 (osp-decode, whole run) | release config, random weights | $ms | | peak ${mem:-?} MiB (nvidia-smi) |" >>"$rows"
+    else
+        kill "$smi" 2>/dev/null
+        echo "| VAE decode failed (see bench.log) | | | | |" >>"$rows"
+    fi
+else
+    echo "| VAE decode: skipped (no python with torch + safetensors to make weights) | | | | |" >>"$rows"
+fi
+
+{
+    echo "## cuda"
+    echo
+    echo "Device: ${device:-unknown}. $(date -u '+%Y-%m-%d'). make test-cuda: $tests."
+    echo "All osp compute is float32 (TF32 rows: OSP_CUDA_TF32 products)."
+    echo
+    echo "| what | shape | ms | TFLOP/s | MFU |"
+    echo "|---|---|---|---|---|"
+    cat "$rows"
+} >"$table"
+cat "$table"

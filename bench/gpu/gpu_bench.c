@@ -1,0 +1,311 @@
+/* gpu_bench.c — CUDA backend timings for bench/gpu.sh. Each subcommand
+ * prints markdown table rows: what, shape, ms (median), TFLOP/s, and the
+ * fraction of a peak where the op is compute-bound.
+ *
+ *   gpu_bench gemm                    f32, TF32 and bf16 GEMM at 8192^3
+ *                                     (the bf16 figure is the peak MFU uses)
+ *   gpu_bench attention               Latte XL/122 attention at 65x512x512
+ *   gpu_bench conv3d                  CausalVideoVAE 3x3x3 convs, f32 and TF32
+ *   gpu_bench latte CONFIG DIR PEAK   one XL/122 forward, batch 2 (one CFG
+ *                                     step), random weights written to DIR
+ *                                     when missing; PEAK in TFLOP/s for MFU
+ *
+ * Inputs are fresh uniform [-1, 1) (bench_util.h); every timed call ends
+ * with osp_cuda_synchronize, so the time is the GPU's. */
+#include "backend/cuda/cuda.h"
+#include "backend/ops.h"
+#include "backend/ops_random.h"
+#include "bench_util.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "models/latte.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define REPS 5
+
+static void die(const char *what)
+{
+    fprintf(stderr, "gpu_bench: %s: %s\n", what, osp_error_message());
+    exit(1);
+}
+
+static osp_tensor *dev_random(int ndim, const int64_t *shape)
+{
+    osp_tensor *t = osp_to_device(bench_random(ndim, shape), OSP_DEVICE_CUDA);
+    if (!t)
+        die("device input");
+    return t;
+}
+
+static void row(const char *what, const char *shape, double ms, double flops, double peak)
+{
+    double tf = flops / (ms * 1e-3) / 1e12;
+    char frac[48] = "";
+    if (peak > 0)
+        snprintf(frac, sizeof frac, "%.0f%% of %.0f", 100.0 * tf / peak, peak);
+    printf("| %s | %s | %.3f | %.1f | %s |\n", what, shape, ms, tf, frac);
+    fflush(stdout);
+}
+
+/* ---- GEMM ---- */
+
+typedef struct gemm_ctx {
+    int64_t n;
+    osp_dtype t;
+    void *a, *b, *c;
+} gemm_ctx;
+
+static osp_tensor *run_gemm(void *p)
+{
+    gemm_ctx *g = p;
+    if (osp_cuda_gemm(false, false, g->n, g->n, g->n, 1.0f, g->a, g->n, 0, g->b, g->n, 0, 0.0f,
+                      g->c, g->n, 0, 1, g->t, g->t) ||
+        osp_cuda_synchronize())
+        die("gemm");
+    return NULL;
+}
+
+static void gpu_gemm(void)
+{
+    const int64_t n = 8192, shape[2] = {n, n};
+    const struct { const char *name; osp_dtype t; bool tf32; } kinds[] = {
+        {"GEMM f32", OSP_F32, false}, {"GEMM TF32", OSP_F32, true}, {"GEMM bf16 (f32 acc.)", OSP_BF16, false},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        osp_pool_push();
+        osp_cuda_set_tf32(kinds[i].tf32);
+        osp_tensor *a = osp_cast(dev_random(2, shape), kinds[i].t);
+        osp_tensor *b = osp_cast(dev_random(2, shape), kinds[i].t);
+        osp_tensor *c = osp_tensor_new(kinds[i].t, 2, shape, OSP_DEVICE_CUDA);
+        if (!a || !b || !c)
+            die("gemm inputs");
+        gemm_ctx g = {n, kinds[i].t, a->storage->data, b->storage->data, c->storage->data};
+        double ms = bench_median_ms(run_gemm, &g, REPS);
+        row(kinds[i].name, "8192x8192x8192", ms, 2.0 * n * n * n, 0);
+        osp_pool_pop();
+    }
+    osp_cuda_set_tf32(false);
+}
+
+/* ---- attention ---- */
+
+typedef struct attn_ctx {
+    osp_tensor *q, *k, *v, *mask;
+    float scale;
+} attn_ctx;
+
+static osp_tensor *run_attention(void *p)
+{
+    attn_ctx *a = p;
+    osp_tensor *o = osp_attention(a->q, a->k, a->v, a->mask, a->scale);
+    if (!o || osp_cuda_synchronize())
+        die("attention");
+    return o;
+}
+
+static void gpu_attention(void)
+{
+    /* 65x512x512: latent 17x64x64, patch 2 -> 1024 tokens per frame,
+     * batch 2 (CFG), 16 heads x 72; text 300 tokens; VAE 64x64 single head */
+    const struct { const char *name; int64_t b, h, lq, lk, d; bool mask; } cases[] = {
+        {"attention spatial (flash)", 34, 16, 1024, 1024, 72, false},
+        {"attention temporal (flash)", 2048, 16, 17, 17, 72, false},
+        {"attention cross, text mask (flash)", 34, 16, 1024, 300, 72, true},
+        {"attention VAE mid-block (GEMM path)", 1, 1, 4096, 4096, 512, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        osp_pool_push();
+        int64_t qs[4] = {cases[i].b, cases[i].h, cases[i].lq, cases[i].d};
+        int64_t ks[4] = {cases[i].b, cases[i].h, cases[i].lk, cases[i].d};
+        int64_t ms_[4] = {cases[i].b, 1, 1, cases[i].lk};
+        attn_ctx a = {dev_random(4, qs), dev_random(4, ks), dev_random(4, ks),
+                      cases[i].mask ? dev_random(4, ms_) : NULL, 1.0f / sqrtf((float)cases[i].d)};
+        double ms = bench_median_ms(run_attention, &a, REPS);
+        char shape[96];
+        snprintf(shape, sizeof shape, "[%lld,%lld,%lld,%lld] x %lld keys", (long long)cases[i].b,
+                 (long long)cases[i].h, (long long)cases[i].lq, (long long)cases[i].d,
+                 (long long)cases[i].lk);
+        row(cases[i].name, shape, ms,
+            4.0 * cases[i].b * cases[i].h * cases[i].lq * cases[i].lk * cases[i].d, 0);
+        osp_pool_pop();
+    }
+}
+
+/* ---- conv3d ---- */
+
+typedef struct conv_ctx {
+    osp_tensor *x, *w, *b;
+    osp_window win;
+} conv_ctx;
+
+static osp_tensor *run_conv(void *p)
+{
+    conv_ctx *c = p;
+    osp_tensor *y = osp_conv(c->x, c->w, c->b, &c->win);
+    if (!y || osp_cuda_synchronize())
+        die("conv3d");
+    return y;
+}
+
+static void gpu_conv3d(void)
+{
+    /* decoder stages of the release VAE (65x512x512 video, tiled 256x256) */
+    const struct { int64_t c, t, h, w; } cases[] = {
+        {512, 17, 32, 32}, {512, 33, 64, 64}, {256, 65, 128, 128}, {128, 65, 256, 256},
+    };
+    for (int tf32 = 0; tf32 < 2; tf32++) {
+        osp_cuda_set_tf32(tf32);
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            osp_pool_push();
+            int64_t c = cases[i].c;
+            int64_t xs[5] = {1, c, cases[i].t, cases[i].h, cases[i].w}, ws[5] = {c, c, 3, 3, 3};
+            conv_ctx cc = {dev_random(5, xs), dev_random(5, ws), dev_random(1, &c),
+                           osp_window_default(3)};
+            for (int d = 0; d < 3; d++)
+                cc.win.pad[d] = 1;
+            double ms = bench_median_ms(run_conv, &cc, REPS);
+            char shape[96];
+            snprintf(shape, sizeof shape, "[1,%lld,%lld,%lld,%lld] 3x3x3 -> %lld", (long long)c,
+                     (long long)cases[i].t, (long long)cases[i].h, (long long)cases[i].w,
+                     (long long)c);
+            double flops = 2.0 * c * c * 27 * cases[i].t * cases[i].h * cases[i].w;
+            row(tf32 ? "conv3d TF32 (cuDNN)" : "conv3d f32 (cuDNN)", shape, ms, flops, 0);
+            osp_pool_pop();
+        }
+    }
+    osp_cuda_set_tf32(false);
+}
+
+/* ---- Latte XL/122 forward ---- */
+
+/* Writes random weights (N(0,1) x 0.02, Philox) for every tensor of cfg's
+ * plan to dir, with config.json copied from `config`. */
+static void make_latte(const char *config, const char *text, const osp_latte_config *cfg,
+                       const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return;
+    mkdir(dir, 0755);
+    osp_latte_plan plan;
+    if (osp_latte_plan_build(cfg, &plan))
+        die("latte plan");
+    osp_pool_push();
+    const char **names = calloc(plan.n, sizeof *names);
+    osp_tensor **ts = calloc(plan.n, sizeof *ts);
+    if (!names || !ts)
+        die("latte weights");
+    for (size_t i = 0; i < plan.n; i++) {
+        names[i] = plan.items[i].name;
+        ts[i] = osp_scale_shift(
+            osp_randn(plan.items[i].ndim, plan.items[i].shape, OSP_DEVICE_CPU, 1000 + i, 0), 0.02f,
+            0.0f);
+        if (!ts[i])
+            die("latte weights");
+    }
+    if (osp_safetensors_write(path, (int)plan.n, names, ts, NULL))
+        die(path);
+    osp_pool_pop();
+    free(names);
+    free(ts);
+    osp_latte_plan_free(&plan);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
+        fprintf(stderr, "gpu_bench: cannot write %s (from %s)\n", path, config);
+        exit(1);
+    }
+}
+
+typedef struct latte_ctx {
+    osp_latte *m;
+    osp_latte_input in;
+} latte_ctx;
+
+static osp_tensor *run_latte(void *p)
+{
+    latte_ctx *l = p;
+    osp_tensor *y = osp_latte_forward(l->m, &l->in);
+    if (!y || osp_cuda_synchronize())
+        die("latte forward");
+    return y;
+}
+
+static void gpu_latte(const char *config, const char *dir, double peak)
+{
+    FILE *f = fopen(config, "r");
+    static char text[1 << 16];
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (!f || len == 0) {
+        fprintf(stderr, "gpu_bench: cannot read %s\n", config);
+        exit(1);
+    }
+    fclose(f);
+    text[len] = 0;
+    osp_config *conf = osp_config_parse(text, len, config);
+    osp_latte_config cfg;
+    if (!conf || osp_latte_config_parse(conf, &cfg))
+        die(config);
+    osp_config_free(conf);
+    make_latte(config, text, &cfg, dir);
+    osp_latte *m = osp_latte_load(dir, OSP_DEVICE_CUDA, false);
+    if (!m)
+        die(dir);
+    const int64_t B = 2, F = 17, H = 64, W = 64, L = 300;
+    int64_t xs[5] = {B, cfg.in_channels, F, H, W}, cs[3] = {B, L, cfg.caption_channels};
+    int64_t ts[1] = {B}, ms_[2] = {B, L};
+    osp_pool_push();
+    latte_ctx l = {m, {0}};
+    l.in.x = dev_random(5, xs);
+    l.in.context = dev_random(3, cs);
+    l.in.timestep = osp_to_device(osp_full(OSP_F32, 1, ts, OSP_DEVICE_CPU, 500.0), OSP_DEVICE_CUDA);
+    l.in.mask = osp_to_device(osp_full(OSP_F32, 2, ms_, OSP_DEVICE_CPU, 1.0), OSP_DEVICE_CUDA);
+    l.in.temporal = true;
+    /* FLOPs per sample (multiply-add = 2), h = hidden, N tokens per frame,
+     * T = F·N, per block pair: T(8h² + 4h² + 16h²) spatial projections and
+     * feed-forward + 4TNh self-attention + F·4Lh² text keys/values + 4TLh
+     * cross-attention; temporal: T(8h² + 16h²) + 4TFh. */
+    double h = cfg.hidden, N = (double)(H / cfg.patch_size) * (W / cfg.patch_size), T = F * N;
+    double per = T * 52 * h * h + 4 * T * N * h + F * 4.0 * L * h * h + 4 * T * L * h + 4 * T * F * h;
+    double flops = B * cfg.num_layers * per;
+    double ms = bench_median_ms(run_latte, &l, 3);
+    char shape[96];
+    snprintf(shape, sizeof shape, "x [2,%d,17,64,64], text [2,300,%d], f32 weights",
+             cfg.in_channels, cfg.caption_channels);
+    bool tf32 = osp_cuda_set_tf32(false);
+    osp_cuda_set_tf32(tf32);
+    row(tf32 ? "Latte XL/122 forward, one CFG step (TF32)" : "Latte XL/122 forward, one CFG step (f32)",
+        shape, ms, flops, peak);
+    osp_cuda_memory mem = osp_cuda_memory_stats();
+    printf("| Latte XL/122 peak device memory | %.2f GiB | | | |\n", (double)mem.peak / (1 << 30));
+    osp_pool_pop();
+    osp_latte_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    if (!osp_cuda_available()) {
+        fprintf(stderr, "gpu_bench: no usable CUDA device (%s)\n", osp_cuda_unavailable_reason());
+        return 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "gemm") == 0)
+        gpu_gemm();
+    else if (argc == 2 && strcmp(argv[1], "attention") == 0)
+        gpu_attention();
+    else if (argc == 2 && strcmp(argv[1], "conv3d") == 0)
+        gpu_conv3d();
+    else if (argc == 5 && strcmp(argv[1], "latte") == 0)
+        gpu_latte(argv[2], argv[3], atof(argv[4]));
+    else {
+        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | latte CONFIG DIR PEAK\n");
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,208 @@
+/* norm.cu — group, layer and RMS normalisation, forward and backward (CPU
+ * reference: cpu_norm.c). x is seen as [N, C, S] in G groups: group norm
+ * directly, layer and RMS norm as [rows, D, 1] with one group. One block
+ * per (n, group) block of C/G·S contiguous elements; statistics in double
+ * (RMS norm's variance rounded to float32 as T5 does). */
+#include "common.cuh"
+
+struct norm_shape {
+    int64_t n, c, s, groups;
+};
+
+static norm_shape group_norm_shape(const osp_tensor *x, int groups)
+{
+    norm_shape sh = {x->shape[0], x->shape[1], 1, groups};
+    for (int i = 2; i < x->ndim; i++)
+        sh.s *= x->shape[i];
+    return sh;
+}
+
+static norm_shape last_axis_shape(const osp_tensor *x)
+{
+    int64_t d = x->shape[x->ndim - 1];
+    norm_shape sh = {d ? osp_numel(x) / d : 0, d, 1, 1};
+    return sh;
+}
+
+/* Mean (0 for RMS) and 1/sqrt(var + eps) of one block, on every thread. */
+__device__ inline double2 block_stats(const float *x, int64_t len, float eps, bool centred,
+                                      double *sd)
+{
+    if (!centred) {
+        double sq = 0;
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+            sq += (double)x[i] * x[i];
+        sq = block_sum(sq, sd);
+        float var = len ? (float)(sq / (double)len) : 0.0f;
+        return make_double2(0.0, (double)(1.0f / sqrtf(var + eps)));
+    }
+    double s = 0;
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+        s += x[i];
+    s = block_sum(s, sd);
+    double mean = len ? s / (double)len : 0, sq = 0;
+    for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+        double d = x[i] - mean;
+        sq += d * d;
+    }
+    sq = block_sum(sq, sd);
+    double var = len ? sq / (double)len : 0;
+    return make_double2(mean, 1.0 / sqrt(var + eps));
+}
+
+__global__ void norm_forward_kernel(const float *x, const float *gamma, const float *beta,
+                                    float *y, norm_shape sh, float eps, bool centred)
+{
+    __shared__ double sd[32];
+    int64_t cpg = sh.c / sh.groups, len = cpg * sh.s, blocks = sh.n * sh.groups;
+    for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
+        const float *xb = x + b * len;
+        float *yb = y + b * len;
+        double2 st = block_stats(xb, len, eps, centred, sd);
+        int64_t c0 = (b % sh.groups) * cpg;
+        if (!centred) {
+            float rstd = (float)st.y;
+            for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
+                yb[i] = (gamma ? gamma[c0 + i / sh.s] : 1.0f) * (xb[i] * rstd);
+            continue;
+        }
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+            int64_t c = c0 + i / sh.s;
+            double a = st.y * (gamma ? gamma[c] : 1.0f);
+            double shift = (beta ? beta[c] : 0.0f) - st.x * a;
+            yb[i] = (float)(xb[i] * a + shift);
+        }
+    }
+}
+
+static osp_status norm_forward(const osp_node *n, norm_shape sh, bool centred)
+{
+    int64_t blocks = sh.n * sh.groups, len = sh.groups ? sh.c / sh.groups * sh.s : 0;
+    if (blocks == 0 || len == 0)
+        return OSP_OK;
+    int threads = len <= 32 ? 32 : len <= 256 ? 128 : CU_THREADS;
+    norm_forward_kernel<<<cu_grid(blocks, 1), threads, 0, cu_stream()>>>(
+        cu_f32(n->in[0]), cu_opt(n, 1), centred ? cu_opt(n, 2) : NULL, cu_f32(n->out[0]), sh,
+        n->p.norm.eps, centred);
+    return CU_LAUNCHED(n, "normalisation kernel");
+}
+
+extern "C" osp_status cuda_group_norm(const osp_node *n)
+{
+    return norm_forward(n, group_norm_shape(n->in[0], n->p.norm.groups), true);
+}
+
+extern "C" osp_status cuda_layer_norm(const osp_node *n)
+{
+    return norm_forward(n, last_axis_shape(n->in[0]), true);
+}
+
+extern "C" osp_status cuda_rms_norm(const osp_node *n)
+{
+    return norm_forward(n, last_axis_shape(n->in[0]), false);
+}
+
+/* ---- backward ----
+ * With xhat = (x - mean)·rstd and g = gy·gamma over one block:
+ * gx = rstd·(g - mean(g) - xhat·mean(g·xhat)) (no mean(g) term for RMS). */
+__global__ void norm_backward_kernel(const float *gy, const float *x, const float *gamma,
+                                     float *gx, double2 *stats, norm_shape sh, float eps,
+                                     bool centred)
+{
+    __shared__ double sd[32];
+    int64_t cpg = sh.c / sh.groups, len = cpg * sh.s, blocks = sh.n * sh.groups;
+    for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
+        const float *xb = x + b * len, *gyb = gy + b * len;
+        double2 st = block_stats(xb, len, eps, centred, sd);
+        int64_t c0 = (b % sh.groups) * cpg;
+        double sum_g = 0, sum_gx = 0;
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+            double g = gyb[i] * (double)(gamma ? gamma[c0 + i / sh.s] : 1.0f);
+            sum_g += g;
+            sum_gx += g * (xb[i] - st.x) * st.y;
+        }
+        sum_g = block_sum(sum_g, sd);
+        sum_gx = block_sum(sum_gx, sd);
+        double mean_g = centred ? sum_g / (double)len : 0, mean_gx = sum_gx / (double)len;
+        for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+            double w = gamma ? gamma[c0 + i / sh.s] : 1.0f;
+            double xhat = (xb[i] - st.x) * st.y;
+            gx[b * len + i] = (float)(st.y * (gyb[i] * w - mean_g - xhat * mean_gx));
+        }
+        if (threadIdx.x == 0 && stats)
+            stats[b] = st;
+    }
+}
+
+/* ggamma[c] = Σ gy·xhat, gbeta[c] = Σ gy over n and s; one block per
+ * channel, threads over (n, s). */
+__global__ void affine_grads_kernel(const float *gy, const float *x, const double2 *stats,
+                                    norm_shape sh, float *ggamma, float *gbeta)
+{
+    __shared__ double sd[32];
+    int64_t cpg = sh.c / sh.groups;
+    for (int64_t c = blockIdx.x; c < sh.c; c += gridDim.x) {
+        double sg = 0, sb = 0;
+        for (int64_t i = threadIdx.x; i < sh.n * sh.s; i += blockDim.x) {
+            int64_t row = i / sh.s, at = (row * sh.c + c) * sh.s + i % sh.s;
+            double2 st = stats[row * sh.groups + c / cpg];
+            sg += gy[at] * (x[at] - st.x) * st.y;
+            sb += gy[at];
+        }
+        sg = block_sum(sg, sd);
+        sb = block_sum(sb, sd);
+        if (threadIdx.x == 0) {
+            if (ggamma)
+                ggamma[c] = (float)sg;
+            if (gbeta)
+                gbeta[c] = (float)sb;
+        }
+    }
+}
+
+static osp_status norm_backward(const osp_node *n, norm_shape sh, bool centred)
+{
+    int64_t blocks = sh.n * sh.groups, len = sh.groups ? sh.c / sh.groups * sh.s : 0;
+    osp_tensor *gg = n->n_out > 1 ? n->out[1] : NULL, *gb = n->n_out > 2 ? n->out[2] : NULL;
+    if (blocks == 0 || len == 0) {
+        for (int i = 0; i < n->n_out; i++)
+            if (n->out[i] && osp_nbytes(n->out[i]))
+                CU_TRY(n, cudaMemsetAsync(cu_ptr(n->out[i]), 0, osp_nbytes(n->out[i]),
+                                          cu_stream()));
+        return OSP_OK;
+    }
+    osp_storage *stats = NULL;
+    if (gg || gb) {
+        stats = cu_scratch((size_t)blocks * sizeof(double2));
+        if (!stats)
+            return osp_error_code();
+    }
+    int threads = len <= 32 ? 32 : len <= 256 ? 128 : CU_THREADS;
+    norm_backward_kernel<<<cu_grid(blocks, 1), threads, 0, cu_stream()>>>(
+        cu_f32(n->in[0]), cu_f32(n->in[1]), cu_opt(n, 2), cu_f32(n->out[0]),
+        stats ? (double2 *)stats->data : NULL, sh, n->p.norm.eps, centred);
+    osp_status st = CU_LAUNCHED(n, "normalisation backward kernel");
+    if (st == OSP_OK && stats) {
+        affine_grads_kernel<<<cu_grid(sh.c, 1), CU_THREADS, 0, cu_stream()>>>(
+            cu_f32(n->in[0]), cu_f32(n->in[1]), (const double2 *)stats->data, sh,
+            gg ? cu_f32(gg) : NULL, gb ? cu_f32(gb) : NULL);
+        st = CU_LAUNCHED(n, "normalisation parameter gradient kernel");
+    }
+    osp_storage_release(stats);
+    return st;
+}
+
+extern "C" osp_status cuda_group_norm_backward(const osp_node *n)
+{
+    return norm_backward(n, group_norm_shape(n->in[1], n->p.norm.groups), true);
+}
+
+extern "C" osp_status cuda_layer_norm_backward(const osp_node *n)
+{
+    return norm_backward(n, last_axis_shape(n->in[1]), true);
+}
+
+extern "C" osp_status cuda_rms_norm_backward(const osp_node *n)
+{
+    return norm_backward(n, last_axis_shape(n->in[1]), false);
+}

@@ -1,0 +1,160 @@
+/* cuda.c — the CUDA backend's op table, device probe, stream and error
+ * messages (see cuda.h). */
+#include "cuda.h"
+#include "cuda_kernels.h"
+#include "cuda_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const osp_backend cuda_backend = {
+    .name = "cuda",
+    .device = OSP_DEVICE_CUDA,
+    .kernels = {
+        [OSP_OP_BINARY] = cuda_binary,
+        [OSP_OP_UNARY] = cuda_unary,
+        [OSP_OP_UNARY_BACKWARD] = cuda_unary_backward,
+        [OSP_OP_FILL] = cuda_fill,
+        [OSP_OP_CAST] = cuda_cast,
+        [OSP_OP_COPY] = cuda_copy,
+        [OSP_OP_REDUCE] = cuda_reduce,
+        [OSP_OP_REDUCE_MAX_BACKWARD] = cuda_reduce_max_backward,
+        [OSP_OP_CONCAT] = cuda_concat,
+        [OSP_OP_MATMUL] = cuda_matmul,
+        [OSP_OP_LINEAR] = cuda_linear,
+        [OSP_OP_SOFTMAX] = cuda_softmax,
+        [OSP_OP_SOFTMAX_BACKWARD] = cuda_softmax_backward,
+        [OSP_OP_ATTENTION] = cuda_attention,
+        [OSP_OP_ATTENTION_BACKWARD] = cuda_attention_backward,
+        [OSP_OP_CONV] = cuda_conv,
+        [OSP_OP_CONV_BACKWARD_DATA] = cuda_conv_backward_data,
+        [OSP_OP_CONV_BACKWARD_WEIGHT] = cuda_conv_backward_weight,
+        [OSP_OP_PAD] = cuda_pad,
+        [OSP_OP_PAD_BACKWARD] = cuda_pad_backward,
+        [OSP_OP_INTERPOLATE] = cuda_interpolate,
+        [OSP_OP_INTERPOLATE_BACKWARD] = cuda_interpolate_backward,
+        [OSP_OP_AVG_POOL] = cuda_avg_pool,
+        [OSP_OP_AVG_POOL_BACKWARD] = cuda_avg_pool_backward,
+        [OSP_OP_MAX_POOL] = cuda_max_pool,
+        [OSP_OP_MAX_POOL_BACKWARD] = cuda_max_pool_backward,
+        [OSP_OP_GROUP_NORM] = cuda_group_norm,
+        [OSP_OP_GROUP_NORM_BACKWARD] = cuda_group_norm_backward,
+        [OSP_OP_LAYER_NORM] = cuda_layer_norm,
+        [OSP_OP_LAYER_NORM_BACKWARD] = cuda_layer_norm_backward,
+        [OSP_OP_RMS_NORM] = cuda_rms_norm,
+        [OSP_OP_RMS_NORM_BACKWARD] = cuda_rms_norm_backward,
+        [OSP_OP_EMBEDDING] = cuda_embedding,
+        [OSP_OP_EMBEDDING_BACKWARD] = cuda_embedding_backward,
+        [OSP_OP_TIMESTEP_EMBEDDING] = cuda_timestep_embedding,
+        [OSP_OP_RANDN] = cuda_randn,
+        [OSP_OP_CORRELATION] = cuda_correlation,
+        [OSP_OP_GRID_SAMPLE] = cuda_grid_sample,
+    },
+};
+
+/* cuda_alloc.c */
+osp_storage *cu_alloc(size_t nbytes);
+
+static int probed;          /* 0 not yet, 1 usable, -1 not */
+static char reason[160];
+static char device_name[320];
+static cudaStream_t stream;
+static bool tf32;
+
+static void probe(void)
+{
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaSuccess && count == 0)
+        e = cudaErrorNoDevice;
+    if (e == cudaSuccess)
+        e = cudaSetDevice(0);
+    if (e == cudaSuccess)
+        e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        snprintf(reason, sizeof reason, "%s", cudaGetErrorString(e));
+        cudaGetLastError(); /* clear the sticky-free error state */
+        probed = -1;
+        return;
+    }
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+        snprintf(device_name, sizeof device_name, "%s, sm_%d%d, %.0f GiB", prop.name, prop.major,
+                 prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
+    const char *env = getenv("OSP_CUDA_TF32");
+    tf32 = env && *env && strcmp(env, "0") != 0;
+    osp_register_allocator(OSP_DEVICE_CUDA, cu_alloc);
+    probed = 1;
+}
+
+const osp_backend *osp_backend_cuda(void)
+{
+    if (!probed)
+        probe();
+    return probed > 0 ? &cuda_backend : NULL;
+}
+
+bool osp_cuda_available(void) { return osp_backend_cuda() != NULL; }
+
+const char *osp_cuda_unavailable_reason(void)
+{
+    return osp_cuda_available() ? NULL : reason;
+}
+
+const char *osp_cuda_device_name(void)
+{
+    return osp_cuda_available() ? device_name : "none";
+}
+
+cudaStream_t cu_stream(void) { return stream; }
+
+bool osp_cuda_set_tf32(bool on)
+{
+    bool old = tf32;
+    tf32 = on;
+    return old;
+}
+
+bool cu_tf32(void) { return tf32; }
+
+osp_status osp_cuda_synchronize(void)
+{
+    if (!osp_cuda_available())
+        return osp_error(OSP_ERR_RUNTIME, "CUDA: %s", reason);
+    return cu_check(NULL, cudaStreamSynchronize(stream), "synchronize");
+}
+
+/* "op [2, 3] [3] -> [2, 3]" for error messages. */
+static void describe(const osp_node *n, char *buf, size_t len)
+{
+    size_t at = (size_t)snprintf(buf, len, "%s", osp_op_name(n->op));
+    for (int side = 0; side < 2; side++) {
+        int count = side ? n->n_out : n->n_in;
+        osp_tensor *const *ts = side ? n->out : n->in;
+        if (side && at < len)
+            at += (size_t)snprintf(buf + at, len - at, " ->");
+        for (int i = 0; i < count && at < len; i++) {
+            char shape[96];
+            at += (size_t)snprintf(buf + at, len - at, " %s",
+                                   ts[i] ? osp_shape_str(ts[i], shape, sizeof shape) : "-");
+        }
+    }
+}
+
+osp_status cu_fail(const osp_node *n, osp_status code, const char *what, const char *detail)
+{
+    char op[512] = "CUDA";
+    if (n)
+        describe(n, op, sizeof op);
+    return osp_error(code, "%s: %s: %s", op, what, detail);
+}
+
+osp_status cu_check(const osp_node *n, cudaError_t e, const char *what)
+{
+    if (e == cudaSuccess)
+        return OSP_OK;
+    cudaGetLastError(); /* clear a non-sticky error so later calls can proceed */
+    osp_status code = e == cudaErrorMemoryAllocation ? OSP_ERR_NOMEM : OSP_ERR_RUNTIME;
+    return cu_fail(n, code, what, cudaGetErrorString(e));
+}

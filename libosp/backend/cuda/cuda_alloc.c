@@ -1,0 +1,126 @@
+/* cuda_alloc.c — the caching device allocator behind CUDA tensors.
+ *
+ * Requests round up to a size class: multiples of 512 bytes up to 4 KiB,
+ * then four classes per power of two (2^k, 1.25·2^k, 1.5·2^k, 1.75·2^k),
+ * so at most 25% is lost to rounding. A released block goes onto its
+ * class's free list and the next request of that class takes it back
+ * without touching the driver. Reuse is safe without synchronising: every
+ * kernel runs on the one stream, so work queued after a release runs after
+ * the work that used the block before. When cudaMalloc fails, the cache is
+ * returned to the driver and the allocation tried once more; a second
+ * failure is reported as out of device memory with the size requested. */
+#include "cuda.h"
+#include "cuda_util.h"
+
+#include <stdlib.h>
+
+#define MIN_CLASS_BYTES 512u
+#define SMALL_LIMIT 4096u
+#define N_CLASSES 256
+
+typedef struct block {
+    void *ptr;
+    size_t size; /* the class size */
+    int cls;
+    struct block *next;
+} block;
+
+static block *free_lists[N_CLASSES];
+static osp_cuda_memory stats;
+
+/* The class of nbytes and its size; -1 when larger than any class. */
+static int size_class(size_t nbytes, size_t *size)
+{
+    if (nbytes <= SMALL_LIMIT) {
+        size_t units = nbytes ? (nbytes + MIN_CLASS_BYTES - 1) / MIN_CLASS_BYTES : 1;
+        *size = units * MIN_CLASS_BYTES;
+        return (int)units - 1; /* classes 0..7 */
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(nbytes - 1)); /* 2^k < nbytes <= 2^(k+1) */
+    size_t base = (size_t)1 << k, quarter = base / 4;
+    size_t steps = (nbytes - base + quarter - 1) / quarter; /* 1..4 */
+    *size = base + steps * quarter;
+    int cls = 8 + (k - 12) * 4 + (int)steps - 1;
+    return cls < N_CLASSES ? cls : -1;
+}
+
+static void release_to_cache(osp_storage *s)
+{
+    block *b = s->owner;
+    stats.in_use -= b->size;
+    stats.cached += b->size;
+    b->next = free_lists[b->cls];
+    free_lists[b->cls] = b;
+}
+
+void osp_cuda_empty_cache(void)
+{
+    if (!osp_cuda_available())
+        return;
+    cudaStreamSynchronize(cu_stream());
+    for (int c = 0; c < N_CLASSES; c++) {
+        while (free_lists[c]) {
+            block *b = free_lists[c];
+            free_lists[c] = b->next;
+            cudaFree(b->ptr);
+            stats.cached -= b->size;
+            free(b);
+        }
+    }
+}
+
+osp_cuda_memory osp_cuda_memory_stats(void) { return stats; }
+
+osp_storage *cu_alloc(size_t nbytes)
+{
+    size_t size;
+    int cls = size_class(nbytes, &size);
+    if (cls < 0) {
+        osp_error(OSP_ERR_NOMEM, "CUDA: %zu bytes is beyond any device allocation", nbytes);
+        return NULL;
+    }
+    block *b = free_lists[cls];
+    if (b) {
+        free_lists[cls] = b->next;
+        stats.cached -= b->size;
+    } else {
+        b = calloc(1, sizeof *b);
+        if (!b) {
+            osp_error_nomem("device block record", sizeof *b);
+            return NULL;
+        }
+        cudaError_t e = cudaMalloc(&b->ptr, size);
+        if (e == cudaErrorMemoryAllocation) {
+            cudaGetLastError();
+            osp_cuda_empty_cache();
+            e = cudaMalloc(&b->ptr, size);
+        }
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            free(b);
+            if (e == cudaErrorMemoryAllocation)
+                osp_error(OSP_ERR_NOMEM,
+                          "CUDA: out of device memory allocating %zu bytes (%zu in use by tensors)",
+                          nbytes, stats.in_use);
+            else
+                osp_error(OSP_ERR_RUNTIME, "CUDA: cudaMalloc of %zu bytes: %s", nbytes,
+                          cudaGetErrorString(e));
+            return NULL;
+        }
+        b->size = size;
+        b->cls = cls;
+    }
+    stats.in_use += b->size;
+    if (stats.in_use > stats.peak)
+        stats.peak = stats.in_use;
+    osp_storage *s = osp_storage_new(b->ptr, nbytes, OSP_DEVICE_CUDA, release_to_cache, b);
+    if (!s) {
+        stats.in_use -= b->size;
+        stats.cached += b->size;
+        b->next = free_lists[cls];
+        free_lists[cls] = b;
+    }
+    return s;
+}
+
+osp_storage *cu_scratch(size_t nbytes) { return cu_alloc(nbytes); }

@@ -1,0 +1,252 @@
+/* cuda_conv.c — convolution on the GPU through cuDNN: forward,
+ * backward-data (also the transposed convolution) and backward-weight, for
+ * 1, 2 and 3 spatial dims (1-D runs as 2-D with a unit height); CPU
+ * reference: cpu_conv.c. float32 NCDHW tensors; TF32 only when enabled
+ * (cuda.h), since cuDNN's default math would use it on Ampere and later.
+ * Algorithms come from cuDNN's heuristics (the first that succeeds within
+ * WORKSPACE_LIMIT); the workspace is taken from the caching allocator. The
+ * bias is added (and its gradient summed) by our own kernels.
+ * cuDNN's legacy API counts elements in 32 bits: a tensor of 2^31 or more
+ * elements is refused with a message (tile or chunk the input). */
+#include "cuda.h"
+#include "cuda_kernels.h"
+#include "cuda_util.h"
+
+#include <cudnn.h>
+#include <limits.h>
+#include <stdio.h>
+
+#define WORKSPACE_LIMIT ((size_t)1 << 30)
+#define MAX_ALGOS 16
+
+static cudnnHandle_t dnn;
+
+static osp_status dnn_fail(const osp_node *n, const char *what, cudnnStatus_t s)
+{
+    return cu_fail(n, s == CUDNN_STATUS_ALLOC_FAILED ? OSP_ERR_NOMEM : OSP_ERR_RUNTIME, what,
+                   cudnnGetErrorString(s));
+}
+
+#define DNN_TRY(n, call)                                                       \
+    do {                                                                       \
+        cudnnStatus_t s_ = (call);                                             \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                      \
+            st = dnn_fail((n), #call, s_);                                     \
+            goto done;                                                         \
+        }                                                                      \
+    } while (0)
+
+typedef struct conv_desc {
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+    int64_t batch, C, O, in_size, out_size;
+} conv_desc;
+
+static void desc_destroy(conv_desc *d)
+{
+    cudnnDestroyTensorDescriptor(d->x);
+    cudnnDestroyTensorDescriptor(d->y);
+    cudnnDestroyFilterDescriptor(d->w);
+    cudnnDestroyConvolutionDescriptor(d->conv);
+}
+
+/* Dims of t as int, with a unit height inserted for 1-D (nsp = 1). */
+static osp_status int_dims(const osp_node *n, const osp_tensor *t, int *dims, int *nd)
+{
+    if (osp_numel(t) > INT_MAX)
+        return cu_fail(n, OSP_ERR_RUNTIME, "convolution",
+                       "a tensor has 2^31 or more elements, beyond cuDNN (tile the input)");
+    int nsp = t->ndim - 2, at = 0;
+    dims[at++] = (int)t->shape[0];
+    dims[at++] = (int)t->shape[1];
+    if (nsp == 1)
+        dims[at++] = 1;
+    for (int i = 2; i < t->ndim; i++)
+        dims[at++] = (int)t->shape[i];
+    *nd = at;
+    return OSP_OK;
+}
+
+static void packed_strides(const int *dims, int nd, int *strides)
+{
+    int s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= dims[i];
+    }
+}
+
+/* Descriptors for x [N, C, *in] * w [O, C, *k] -> y [N, O, *out]. */
+static osp_status describe(const osp_node *n, const osp_tensor *x, const osp_tensor *w,
+                           const osp_tensor *y, const osp_window *win, conv_desc *d)
+{
+    osp_status st = OSP_OK;
+    *d = (conv_desc){0};
+    if (!dnn) {
+        if (!osp_cuda_available())
+            return osp_error(OSP_ERR_RUNTIME, "CUDA: %s", osp_cuda_unavailable_reason());
+        DNN_TRY(n, cudnnCreate(&dnn));
+        DNN_TRY(n, cudnnSetStream(dnn, cu_stream()));
+    }
+    int xd[5], yd[5], wd[5], xs[5], ys[5], nd;
+    if (int_dims(n, x, xd, &nd) || int_dims(n, y, yd, &nd) || int_dims(n, w, wd, &nd))
+        return osp_error_code();
+    packed_strides(xd, nd, xs);
+    packed_strides(yd, nd, ys);
+    int nsp = nd - 2, pad[3], stride[3], dil[3], lead = nsp - win->nsp;
+    for (int i = 0; i < nsp; i++) {
+        int j = i - lead; /* 1-D: the inserted height has a unit window */
+        pad[i] = j >= 0 ? (int)win->pad[j] : 0;
+        stride[i] = j >= 0 ? (int)win->stride[j] : 1;
+        dil[i] = j >= 0 ? (int)win->dilation[j] : 1;
+    }
+    DNN_TRY(n, cudnnCreateTensorDescriptor(&d->x));
+    DNN_TRY(n, cudnnCreateTensorDescriptor(&d->y));
+    DNN_TRY(n, cudnnCreateFilterDescriptor(&d->w));
+    DNN_TRY(n, cudnnCreateConvolutionDescriptor(&d->conv));
+    DNN_TRY(n, cudnnSetTensorNdDescriptor(d->x, CUDNN_DATA_FLOAT, nd, xd, xs));
+    DNN_TRY(n, cudnnSetTensorNdDescriptor(d->y, CUDNN_DATA_FLOAT, nd, yd, ys));
+    DNN_TRY(n, cudnnSetFilterNdDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, nd, wd));
+    DNN_TRY(n, cudnnSetConvolutionNdDescriptor(d->conv, nsp, pad, stride, dil,
+                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    DNN_TRY(n, cudnnSetConvolutionMathType(d->conv, cu_tf32() ? CUDNN_DEFAULT_MATH
+                                                              : CUDNN_FMA_MATH));
+    d->batch = x->shape[0];
+    d->C = x->shape[1];
+    d->O = y->shape[1];
+    d->in_size = d->out_size = 1;
+    for (int i = 2; i < x->ndim; i++) {
+        d->in_size *= x->shape[i];
+        d->out_size *= y->shape[i];
+    }
+    return OSP_OK;
+done:
+    desc_destroy(d);
+    return st;
+}
+
+/* Picks the first algorithm of a heuristic list that succeeded and fits
+ * WORKSPACE_LIMIT; sets *algo and *ws, or fails naming the op. */
+#define PICK(n, perf, count, algo, ws)                                          \
+    do {                                                                        \
+        int i_ = 0;                                                             \
+        while (i_ < (count) && ((perf)[i_].status != CUDNN_STATUS_SUCCESS ||    \
+                                (perf)[i_].memory > WORKSPACE_LIMIT))           \
+            i_++;                                                               \
+        if (i_ == (count)) {                                                    \
+            st = cu_fail((n), OSP_ERR_RUNTIME, "cuDNN", "no algorithm fits");   \
+            goto done;                                                          \
+        }                                                                       \
+        (algo) = (perf)[i_].algo;                                               \
+        (ws) = (perf)[i_].memory;                                               \
+    } while (0)
+
+/* A workspace of ws bytes (NULL storage when 0). */
+static osp_status workspace(size_t ws, osp_storage **s)
+{
+    *s = ws ? cu_scratch(ws) : NULL;
+    return ws && !*s ? osp_error_code() : OSP_OK;
+}
+
+/* in: x, w, bias?   out: y */
+osp_status cuda_conv(const osp_node *n)
+{
+    conv_desc d;
+    if (osp_numel(n->out[0]) == 0)
+        return OSP_OK;
+    if (describe(n, n->in[0], n->in[1], n->out[0], &n->p.conv, &d))
+        return osp_error_code();
+    osp_status st = OSP_OK;
+    osp_storage *ws_mem = NULL;
+    cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS];
+    int count = 0;
+    cudnnConvolutionFwdAlgo_t algo;
+    size_t ws;
+    float one = 1.0f, zero = 0.0f;
+    DNN_TRY(n, cudnnGetConvolutionForwardAlgorithm_v7(dnn, d.x, d.w, d.conv, d.y, MAX_ALGOS,
+                                                      &count, perf));
+    PICK(n, perf, count, algo, ws);
+    if ((st = workspace(ws, &ws_mem)) != OSP_OK)
+        goto done;
+    DNN_TRY(n, cudnnConvolutionForward(dnn, &one, d.x, cu_f32(n->in[0]), d.w, cu_f32(n->in[1]),
+                                       d.conv, algo, ws_mem ? ws_mem->data : NULL, ws, &zero,
+                                       d.y, cu_f32(n->out[0])));
+    if (cu_opt(n, 2))
+        st = cu_add_channel_bias(n, cu_f32(n->out[0]), cu_opt(n, 2), d.batch, d.O, d.out_size);
+done:
+    osp_storage_release(ws_mem);
+    desc_destroy(&d);
+    return st;
+}
+
+/* in: gy, w, bias [C]?   out: gx */
+osp_status cuda_conv_backward_data(const osp_node *n)
+{
+    conv_desc d;
+    osp_tensor *gx = n->out[0];
+    if (osp_numel(gx) == 0)
+        return OSP_OK;
+    if (describe(n, gx, n->in[1], n->in[0], &n->p.conv, &d))
+        return osp_error_code();
+    osp_status st = OSP_OK;
+    osp_storage *ws_mem = NULL;
+    cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_ALGOS];
+    int count = 0;
+    cudnnConvolutionBwdDataAlgo_t algo;
+    size_t ws;
+    float one = 1.0f, zero = 0.0f;
+    DNN_TRY(n, cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, d.w, d.y, d.conv, d.x, MAX_ALGOS,
+                                                           &count, perf));
+    PICK(n, perf, count, algo, ws);
+    if ((st = workspace(ws, &ws_mem)) != OSP_OK)
+        goto done;
+    DNN_TRY(n, cudnnConvolutionBackwardData(dnn, &one, d.w, cu_f32(n->in[1]), d.y,
+                                            cu_f32(n->in[0]), d.conv, algo,
+                                            ws_mem ? ws_mem->data : NULL, ws, &zero, d.x,
+                                            cu_f32(gx)));
+    if (cu_opt(n, 2))
+        st = cu_add_channel_bias(n, cu_f32(gx), cu_opt(n, 2), d.batch, d.C, d.in_size);
+done:
+    osp_storage_release(ws_mem);
+    desc_destroy(&d);
+    return st;
+}
+
+/* in: gy, x   out: gw, gbias? */
+osp_status cuda_conv_backward_weight(const osp_node *n)
+{
+    conv_desc d;
+    osp_tensor *gw = n->out[0], *gb = n->n_out > 1 ? n->out[1] : NULL;
+    if (describe(n, n->in[1], gw, n->in[0], &n->p.conv, &d))
+        return osp_error_code();
+    osp_status st = OSP_OK;
+    osp_storage *ws_mem = NULL;
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_ALGOS];
+    int count = 0;
+    cudnnConvolutionBwdFilterAlgo_t algo;
+    size_t ws;
+    float one = 1.0f, zero = 0.0f;
+    if (osp_numel(n->in[0]) == 0 || osp_numel(n->in[1]) == 0) {
+        st = cu_check(n, cudaMemsetAsync(cu_ptr(gw), 0, osp_nbytes(gw), cu_stream()), "zero gw");
+        if (st == OSP_OK && gb)
+            st = cu_check(n, cudaMemsetAsync(cu_ptr(gb), 0, osp_nbytes(gb), cu_stream()),
+                          "zero gbias");
+        goto done;
+    }
+    DNN_TRY(n, cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn, d.x, d.y, d.conv, d.w,
+                                                             MAX_ALGOS, &count, perf));
+    PICK(n, perf, count, algo, ws);
+    if ((st = workspace(ws, &ws_mem)) != OSP_OK)
+        goto done;
+    DNN_TRY(n, cudnnConvolutionBackwardFilter(dnn, &one, d.x, cu_f32(n->in[1]), d.y,
+                                              cu_f32(n->in[0]), d.conv, algo,
+                                              ws_mem ? ws_mem->data : NULL, ws, &zero, d.w,
+                                              cu_f32(gw)));
+    if (gb)
+        st = cu_channel_sum(n, cu_f32(n->in[0]), cu_f32(gb), d.batch, d.O, d.out_size);
+done:
+    osp_storage_release(ws_mem);
+    desc_destroy(&d);
+    return st;
+}

@@ -1,0 +1,237 @@
+/* cuda_gemm.c — GEMMs through cuBLASLt (osp_cuda_gemm, cuda.h) and the
+ * matmul and linear ops built on them (CPU reference: cpu_linalg.c).
+ *
+ * cuBLASLt is column-major; a row-major product C = op(A)·op(B) is the
+ * column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so the call passes B first and A
+ * second, with the row-major buffers read as their transposes. The
+ * workspace (32 MiB) is taken from the caching allocator once. */
+#include "cuda.h"
+#include "cuda_kernels.h"
+#include "cuda_util.h"
+
+#include <cublasLt.h>
+#include <stdio.h>
+
+#define WORKSPACE_BYTES ((size_t)32 << 20)
+
+static cublasLtHandle_t lt;
+static osp_storage *workspace;
+
+static osp_status lt_fail(const char *what, cublasStatus_t s)
+{
+    char detail[96];
+    snprintf(detail, sizeof detail, "%s (cuBLAS status %d)", cublasGetStatusString(s), (int)s);
+    return osp_error(s == CUBLAS_STATUS_ALLOC_FAILED ? OSP_ERR_NOMEM : OSP_ERR_RUNTIME,
+                     "cuBLASLt %s: %s", what, detail);
+}
+
+static osp_status lt_init(void)
+{
+    if (lt)
+        return OSP_OK;
+    if (!osp_cuda_available())
+        return osp_error(OSP_ERR_RUNTIME, "CUDA: %s", osp_cuda_unavailable_reason());
+    cublasStatus_t s = cublasLtCreate(&lt);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        lt = NULL;
+        return lt_fail("create", s);
+    }
+    workspace = cu_scratch(WORKSPACE_BYTES);
+    return workspace ? OSP_OK : osp_error_code();
+}
+
+static cudaDataType_t cuda_type(osp_dtype t)
+{
+    return t == OSP_BF16 ? CUDA_R_16BF : t == OSP_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+/* Column-major layout of a row-major rows x cols matrix with leading
+ * dimension ld (its transpose: cols x rows). */
+static cublasStatus_t layout(cublasLtMatrixLayout_t *l, osp_dtype t, int64_t rows, int64_t cols,
+                             int64_t ld, int64_t stride, int64_t batch)
+{
+    cublasStatus_t s = cublasLtMatrixLayoutCreate(l, cuda_type(t), (uint64_t)cols,
+                                                  (uint64_t)rows, ld < 1 ? 1 : ld);
+    if (s != CUBLAS_STATUS_SUCCESS || batch <= 1)
+        return s;
+    int32_t count = (int32_t)batch;
+    s = cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                         sizeof count);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                             &stride, sizeof stride);
+    return s;
+}
+
+/* The product with an optional bias epilogue (bias[n] added to every row
+ * of row-major C; float32). */
+static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
+                       int64_t stride_b, float beta, void *c, int64_t ldc, int64_t stride_c,
+                       int64_t batch, osp_dtype ab, osp_dtype ct, const float *bias)
+{
+    if (m <= 0 || n <= 0 || batch <= 0)
+        return OSP_OK;
+    if (batch > INT32_MAX)
+        return osp_error(OSP_ERR_RUNTIME, "cuBLASLt: batch of %lld products is too large",
+                         (long long)batch);
+    if (lt_init())
+        return osp_error_code();
+    bool f32 = ab == OSP_F32;
+    cublasComputeType_t compute = f32 && cu_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                   : CUBLAS_COMPUTE_32F;
+    cublasLtMatmulDesc_t desc = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    /* column-major: C'(n x m) = op'(B)(n x k) · op'(A)(k x m) */
+    cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasStatus_t s = cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_b, sizeof op_b);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_a, sizeof op_a);
+    if (s == CUBLAS_STATUS_SUCCESS && bias) {
+        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+        if (s == CUBLAS_STATUS_SUCCESS)
+            s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                               sizeof bias);
+    }
+    /* Row-major shapes: A is m x k (k x m transposed), B k x n (n x k). */
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = layout(&la, ab, trans_a ? k : m, trans_a ? m : k, lda, stride_a, batch);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = layout(&lb, ab, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, batch);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = layout(&lc, ct, m, n, ldc, stride_c, batch);
+    size_t ws = WORKSPACE_BYTES;
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceCreate(&pref);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                 &ws, sizeof ws);
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulAlgoGetHeuristic(lt, desc, lb, la, lc, lc, pref, 1, &heur, &found);
+    osp_status st = OSP_OK;
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        st = lt_fail("setup", s);
+    } else if (found == 0) {
+        st = osp_error(OSP_ERR_RUNTIME, "cuBLASLt: no algorithm for a %s %lldx%lldx%lld product",
+                       osp_dtype_name(ab), (long long)m, (long long)n, (long long)k);
+    } else {
+        s = cublasLtMatmul(lt, desc, &alpha, b, lb, a, la, &beta, c, lc, c, lc, &heur.algo,
+                           workspace->data, ws, cu_stream());
+        if (s != CUBLAS_STATUS_SUCCESS)
+            st = lt_fail("matmul", s);
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatmulDescDestroy(desc);
+    if (st)
+        osp_error_context("%s %lldx%lldx%lld (batch %lld)", osp_dtype_name(ab), (long long)m,
+                          (long long)n, (long long)k, (long long)batch);
+    return st;
+}
+
+osp_status osp_cuda_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                         float alpha, const void *a, int64_t lda, int64_t stride_a,
+                         const void *b, int64_t ldb, int64_t stride_b, float beta, void *c,
+                         int64_t ldc, int64_t stride_c, int64_t batch, osp_dtype ab_type,
+                         osp_dtype c_type)
+{
+    bool half = ab_type == OSP_F16 || ab_type == OSP_BF16;
+    if ((ab_type != OSP_F32 && !half) || (c_type != OSP_F32 && c_type != ab_type))
+        return osp_error(OSP_ERR_RUNTIME, "osp_cuda_gemm: %s inputs with a %s result",
+                         osp_dtype_name(ab_type), osp_dtype_name(c_type));
+    return gemm(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
+                ldc, stride_c, batch, ab_type, c_type, NULL);
+}
+
+/* ---- matmul: batch dims broadcast numpy-style ---- */
+
+/* Element steps of t's matrices along the output batch dims (0 where t
+ * broadcasts), as cpu_linalg.c computes them. */
+static void batch_steps(const osp_tensor *t, int batch_ndim, int64_t *step)
+{
+    int own = t->ndim - 2;
+    int64_t s = t->shape[t->ndim - 2] * t->shape[t->ndim - 1];
+    for (int i = batch_ndim - 1; i >= 0; i--) {
+        int d = i - (batch_ndim - own);
+        int64_t size = d >= 0 ? t->shape[d] : 1;
+        step[i] = size == 1 ? 0 : s;
+        s *= size;
+    }
+}
+
+/* The product runs as `outer` strided-batched calls of `inner` matrices:
+ * the innermost batch dims whose steps are uniform form one call. */
+osp_status cuda_matmul(const osp_node *n)
+{
+    const osp_tensor *a = n->in[0], *b = n->in[1], *y = n->out[0];
+    bool ta = n->p.matmul.trans_a, tb = n->p.matmul.trans_b;
+    int nb = y->ndim - 2;
+    int64_t m = y->shape[y->ndim - 2], nn = y->shape[y->ndim - 1];
+    int64_t k = a->shape[a->ndim - (ta ? 2 : 1)];
+    int64_t lda = a->shape[a->ndim - 1], ldb = b->shape[b->ndim - 1];
+    int64_t sa[OSP_MAX_DIMS], sb[OSP_MAX_DIMS];
+    batch_steps(a, nb, sa);
+    batch_steps(b, nb, sb);
+    const float *pa = cu_f32(a), *pb = cu_f32(b);
+    float *py = cu_f32(y);
+    /* Merge dims from the innermost out while a's and b's offsets stay
+     * linear in the merged index (size-1 dims always do). */
+    int64_t inner = 1, step_a = 0, step_b = 0;
+    int first = nb;
+    for (int d = nb - 1; d >= 0; d--) {
+        if (y->shape[d] != 1 && inner > 1 && (sa[d] != step_a * inner || sb[d] != step_b * inner))
+            break;
+        if (y->shape[d] != 1 && inner == 1) {
+            step_a = sa[d];
+            step_b = sb[d];
+        }
+        inner *= y->shape[d];
+        first = d;
+    }
+    /* A broadcast operand (step 0) runs one product per matrix. */
+    if (inner > 1 && (step_a == 0 || step_b == 0)) {
+        first = nb;
+        inner = 1;
+    }
+    bool b_batched = false;
+    for (int d = 0; d < nb; d++)
+        b_batched |= sb[d] != 0;
+    if (!b_batched && !ta) /* every a meets the same b: stack a's rows */
+        return gemm(false, tb, nn ? osp_numel(y) / nn : 0, nn, k, n->p.matmul.alpha, pa, lda, 0,
+                    pb, ldb, 0, 0.0f, py, nn, 0, 1, OSP_F32, OSP_F32, NULL);
+    int64_t outer = 1;
+    for (int d = 0; d < first; d++)
+        outer *= y->shape[d];
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t oa = 0, ob = 0, rem = o;
+        for (int d = first - 1; d >= 0; d--) {
+            int64_t j = rem % y->shape[d];
+            rem /= y->shape[d];
+            oa += j * sa[d];
+            ob += j * sb[d];
+        }
+        if (gemm(ta, tb, m, nn, k, n->p.matmul.alpha, pa + oa, lda, step_a, pb + ob, ldb, step_b,
+                 0.0f, py + o * inner * m * nn, nn, m * nn, inner, OSP_F32, OSP_F32, NULL))
+            return osp_error_code();
+    }
+    return OSP_OK;
+}
+
+/* x [..., I] · w[O, I]ᵀ + bias[O] as one [rows, I]·[I, O] product. */
+osp_status cuda_linear(const osp_node *n)
+{
+    const osp_tensor *x = n->in[0], *w = n->in[1];
+    int64_t out = w->shape[0], in = w->shape[1];
+    int64_t rows = out ? osp_numel(n->out[0]) / out : 0;
+    return gemm(false, true, rows, out, in, 1.0f, cu_f32(x), in, 0, cu_f32(w), in, 0, 0.0f,
+                cu_f32(n->out[0]), out, 0, 1, OSP_F32, OSP_F32, cu_opt(n, 2));
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make test-cuda: the CUDA parity suite (every op on the GPU against the
+# CPU reference, tests/cuda/parity.c), then the model fixtures through the
+# tools: the bats suites of the model tools run the CUDA build's binaries,
+# whose default device is cuda when a GPU is usable, so every fixture
+# comparison (VAE, T5, Latte, schedulers end to end, LPIPS, PWC-Net) runs
+# on the GPU within the fixture tolerances. Ends with "N passed, N failed";
+# without a usable GPU it prints one skip line and exits 0.
+# Env: OSP_TEST_BUILD (the CUDA build folder), OSP_BIN (its tools).
+set -u
+cd "$(dirname "$0")/../.."
+build=${OSP_TEST_BUILD:-build-cuda}
+export OSP_BIN=${OSP_BIN:-$PWD/bin-cuda}
+export OSP_TEST_BUILD=$build
+
+out=$("$build/tests/cuda/parity" 2>&1)
+rc=$?
+printf '%s\n' "$out"
+if printf '%s\n' "$out" | grep -q '^1\.\.0 # SKIP'; then
+    echo "test-cuda: skipped (no usable CUDA device)"
+    exit 0
+fi
+passed=$(printf '%s\n' "$out" | grep -c '^ok ')
+failed=$(printf '%s\n' "$out" | grep -c '^not ok ')
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1 # crashed without a failing line
+fi
+echo "parity: $passed passed, $failed failed"
+
+# The tools' own check that --device cuda is taken.
+if "$OSP_BIN/osp-info" --device cuda examples/data/sample.msgpack >/dev/null; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
+suites=(tests/bats/osp-vae.bats tests/bats/osp-textenc.bats tests/bats/osp-denoise.bats
+    tests/bats/osp-eval.bats)
+out=$(bats --tap "${suites[@]}" 2>&1)
+rc=$?
+p=$(printf '%s\n' "$out" | grep -c '^ok ')
+f=$(printf '%s\n' "$out" | grep -c '^not ok ')
+[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+[ "$f" -gt 0 ] && printf '%s\n' "$out" | grep -A6 '^not ok'
+echo "model fixtures on cuda (bats): $p passed, $f failed"
+passed=$((passed + p))
+failed=$((failed + f))
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
