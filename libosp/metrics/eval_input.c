@@ -87,17 +87,20 @@ osp_tensor *osp_eval_frames_from_video(osp_tensor *video, int64_t b, const int64
     if (!out)
         return NULL;
     float *o = osp_f32(out);
+    const uint8_t *u8 = v->dtype == OSP_U8 ? osp_data(v) : NULL;
+    const float *f32 = u8 ? NULL : osp_f32(v);
     for (int64_t t = 0; t < count; t++)
         for (int64_t c = 0; c < 3; c++) {
             int64_t src = ((b * 3 + c) * T + idx[t]) * plane;
             float *dst = o + (t * 3 + c) * plane;
+            if (u8) {
+                for (int64_t i = 0; i < plane; i++)
+                    dst[i] = (float)u8[src + i] / 255.0f;
+                continue;
+            }
             for (int64_t i = 0; i < plane; i++) {
-                if (v->dtype == OSP_U8) {
-                    dst[i] = (float)((const uint8_t *)osp_data(v))[src + i] / 255.0f;
-                } else {
-                    float y = (osp_f32(v)[src + i] + 1.0f) / 2.0f;
-                    dst[i] = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y; /* NaN stays NaN */
-                }
+                float y = (f32[src + i] + 1.0f) / 2.0f;
+                dst[i] = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y; /* NaN stays NaN */
             }
         }
     return out;

@@ -43,6 +43,13 @@ setup_file() {
     printf '%s\t%s\n%s\n' "$d/real0" "$d/gen0" "$d/real1" >"$d/one-column.tsv"
     printf 'not a video\n' >"$d/garbage.mp4"
     "$MKSTREAM" sample "$d/no-video.msgpack"
+    "$MKEVAL" flat "$d/zeros-256.png" 256x256 0 0
+    "$MKEVAL" flat "$d/one-lsb-256.png" 256x256 0 1
+    "$MKEVAL" flat "$d/two-lsb-256.png" 256x256 0 2
+    "$MKEVAL" flat "$d/c51-16.png" 16x16 51 0
+    "$MKEVAL" flat "$d/c153-16.png" 16x16 153 0
+    "$MKEVAL" flat "$d/c51-10.png" 10x10 51 0
+    "$MKEVAL" flat "$d/c153-10.png" 10x10 153 0
 }
 
 setup() {
@@ -59,55 +66,125 @@ json() {
 
 # ---- values (expected_metrics.safetensors) ----
 
-@test "PSNR and SSIM per frame of PNG folders equal the reference" {
-    run "$EVAL" --format json "$D/real0" "$D/gen0"
-    assert_success
-    local psnr=(36.088072255771266 36.13659813762802 36.06323550828607 36.13799805888203)
-    local ssim=(0.9935094924634944 0.9936284977263456 0.9934370567801132 0.9933285803069714)
-    for t in 0 1 2 3; do
-        near "$(echo "$output" | "$JSONCHECK" ".metrics.psnr.per_frame[$t]")" "${psnr[$t]}" 1e-4
-        near "$(echo "$output" | "$JSONCHECK" ".metrics.ssim.per_frame[$t]")" "${ssim[$t]}" 1e-7
-    done
-    assert_equal "$(echo "$output" | "$JSONCHECK" .frames)" 4
-    assert_equal "$(echo "$output" | "$JSONCHECK" '.metrics#')" 2
+EXPECTED=$FIXTURES/eval/expected_metrics.safetensors
+
+# paths PREFIX N: PREFIX[0] .. PREFIX[N-1], one a line.
+paths() {
+    local i
+    for ((i = 0; i < $2; i++)); do echo "$1[$i]"; done
 }
 
-@test "LPIPS and FloLPIPS per frame equal the reference (weights given: on by default)" {
-    run "$EVAL" --format json --lpips-model "$LPIPS" --flow-model "$PWC" "$D/real1" "$D/gen1"
-    assert_success
-    local lpips=(0.08336865901947021 0.09712871164083481 0.08989440649747849 0.06941134482622147)
-    local flo=(0.08851337432861328 0.09823564440011978 0.07764436304569244)
-    for t in 0 1 2 3; do
-        near "$(echo "$output" | "$JSONCHECK" ".metrics.lpips.per_frame[$t]")" "${lpips[$t]}" 1e-5
-    done
-    for t in 0 1 2; do
-        near "$(echo "$output" | "$JSONCHECK" ".metrics.flolpips.per_frame[$t]")" "${flo[$t]}" 1e-5
-    done
-    assert_equal "$(echo "$output" | "$JSONCHECK" '.metrics.flolpips.per_frame#')" 3
+# matches KEY FIRST PATH...: the numbers at the JSON paths of $output equal
+# the fixture values KEY[FIRST], KEY[FIRST+1], ... (flat index) within the
+# README's tolerance for KEY's metric: PSNR abs 1e-4 (the 100 sentinel
+# exactly), SSIM abs 1e-7, LPIPS and FloLPIPS rel 1e-4 or abs 1e-6 below
+# 1e-2. NaN (JSON null) must be NaN.
+matches() {
+    local key=$1 first=$2 got
+    shift 2
+    got=$(echo "$output" | "$JSONCHECK" "$@") || { echo "no $* in $output"; return 1; }
+    paste <(echo "$got") <("$MKEVAL" values "$EXPECTED" "$key" | tail -n +$((first + 1)) |
+        head -n $#) | awk -v key="$key" -v n=$# '
+        function abs(v) { return v < 0 ? -v : v }
+        {
+            rows++
+            if ($1 == "null" || $2 == "null") { if ($1 != $2) bad = bad " [" NR "] " $1 " vs " $2; next }
+            d = abs($1 - $2)
+            if (key ~ /^psnr/ || key ~ /^edge_psnr/) ok = d <= 1e-4 && ($2 != 100 || $1 == 100)
+            else if (key ~ /ssim/) ok = d <= 1e-7
+            else ok = abs($2) < 1e-2 ? d <= 1e-6 : d <= 1e-4 * abs($2)
+            if (!ok) bad = bad " [" NR "] " $1 " vs " $2
+        }
+        END {
+            if (rows != n) { print key ": " rows " values, expected " n; exit 1 }
+            if (bad != "") { print key ":" bad; exit 1 }
+        }'
 }
 
-@test "a batch stream: per-frame means and finals equal the reference; NaN FloLPIPS is null" {
-    run "$EVAL" --format json --lpips-model "$LPIPS" --flow-model "$PWC" \
-        "$D/real.msgpack" "$D/gen.msgpack"
+@test "--pairs: every per-video value equals expected_metrics (PNG folders, FFV1 files)" {
+    run "$EVAL" --pairs "$D/pairs.tsv" --per-frame --format json --lpips-model "$LPIPS" \
+        --flow-model "$PWC"
     assert_success
-    assert_equal "$(echo "$output" | "$JSONCHECK" .videos)" 3
-    near "$(echo "$output" | "$JSONCHECK" .metrics.psnr.mean)" 53.13072670433202 1e-4
-    near "$(echo "$output" | "$JSONCHECK" .metrics.ssim.mean)" 0.9628612536374085 1e-7
-    near "$(echo "$output" | "$JSONCHECK" .metrics.lpips.mean)" 0.03101182181853801 3e-6
-    near "$(echo "$output" | "$JSONCHECK" '.metrics.psnr.per_frame[0]')" 53.10876352642155 1e-4
-    near "$(echo "$output" | "$JSONCHECK" '.metrics.lpips.per_frame[3]')" 0.025899979285895824 3e-6
-    # the identical video's flows coincide: 0/0, as in the reference
-    assert_equal "$(echo "$output" | "$JSONCHECK" .metrics.flolpips.mean)" null
-    assert_equal "$(echo "$output" | "$JSONCHECK" '.metrics.flolpips.per_frame[0]')" null
+    local b key
+    for b in 0 1 2; do
+        matches psnr $((4 * b)) $(paths ".pairs[$b].metrics.psnr.per_frame" 4)
+        for key in ssim ssim_skimage_gaussian; do
+            matches $key $((4 * b)) $(paths ".pairs[$b].metrics.ssim.per_frame" 4)
+        done
+        for key in lpips lpips_f64; do
+            matches $key $((4 * b)) $(paths ".pairs[$b].metrics.lpips.per_frame" 4)
+        done
+        for key in flolpips flolpips_f64; do
+            matches $key $((3 * b)) $(paths ".pairs[$b].metrics.flolpips.per_frame" 3)
+        done
+    done
+    # skimage agrees but for identical frames (inf there, the 100 sentinel here)
+    for b in 0 1; do
+        matches psnr_skimage $((4 * b)) $(paths ".pairs[$b].metrics.psnr.per_frame" 4)
+    done
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs[2].metrics.psnr.per_frame[0]')" 100
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs[2].metrics.ssim.per_frame[0]')" 1
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs[2].metrics.lpips.per_frame[0]')" 0
+}
+
+@test "per-frame means and finals equal expected_metrics (pairs and a batch stream)" {
+    local key input
+    for input in pairs stream; do
+        if [ $input = pairs ]; then
+            run "$EVAL" --pairs "$D/pairs.tsv" --format json --lpips-model "$LPIPS" \
+                --flow-model "$PWC"
+        else
+            run "$EVAL" --format json --lpips-model "$LPIPS" --flow-model "$PWC" \
+                "$D/real.msgpack" "$D/gen.msgpack"
+        fi
+        assert_success
+        assert_equal "$(echo "$output" | "$JSONCHECK" .videos)" 3
+        for key in psnr ssim lpips; do
+            matches ${key}_frame_mean 0 $(paths ".metrics.$key.per_frame" 4)
+            matches ${key}_final 0 ".metrics.$key.mean"
+        done
+        matches flolpips_frame_mean 0 $(paths .metrics.flolpips.per_frame 3)
+        # the identical video's flows coincide: 0/0, as in the reference
+        matches flolpips_final 0 .metrics.flolpips.mean
+    done
 }
 
 @test "--reference-batch 2 reproduces the reference's batch_size=2 finals" {
+    local key
+    run "$EVAL" --pairs "$D/pairs.tsv" --format json --reference-batch 2 --lpips-model "$LPIPS"
+    assert_success
+    assert_equal "$(echo "$output" | "$JSONCHECK" .reference_batch)" 2
+    for key in psnr ssim lpips; do
+        matches ${key}_final_bs2 0 ".metrics.$key.mean"
+    done
     run "$EVAL" --format json --reference-batch 2 --lpips-model "$LPIPS" \
         "$D/real.msgpack" "$D/gen.msgpack"
     assert_success
-    near "$(echo "$output" | "$JSONCHECK" .metrics.psnr.mean)" 64.84804502824902 1e-4
-    near "$(echo "$output" | "$JSONCHECK" .metrics.ssim.mean)" 0.9721459402280563 1e-7
-    near "$(echo "$output" | "$JSONCHECK" .metrics.lpips.mean)" 0.023258866363903508 3e-6
+    for key in psnr ssim lpips; do
+        matches ${key}_final_bs2 0 ".metrics.$key.mean"
+    done
+}
+
+@test "FloLPIPS over the two non-identical videos equals flolpips_final_nonidentical" {
+    head -n 2 "$D/pairs.tsv" >"$D/two.tsv"
+    run "$EVAL" --pairs "$D/two.tsv" --format json --metrics flolpips --lpips-model "$LPIPS" \
+        --flow-model "$PWC"
+    assert_success
+    matches flolpips_final_nonidentical 0 .metrics.flolpips.mean
+}
+
+@test "the edge cases: PSNR's 100 sentinel, SSIM of constants and of 10x10 frames" {
+    run "$EVAL" --format json --metrics psnr "$D/zeros-256.png" "$D/one-lsb-256.png"
+    assert_success
+    matches edge_psnr_one_lsb_256 0 '.metrics.psnr.per_frame[0]'
+    run "$EVAL" --format json --metrics psnr "$D/zeros-256.png" "$D/two-lsb-256.png"
+    matches edge_psnr_two_lsb_256 0 '.metrics.psnr.per_frame[0]'
+    run "$EVAL" --format json --metrics ssim "$D/c51-16.png" "$D/c153-16.png"
+    matches edge_ssim_const_51_153 0 '.metrics.ssim.per_frame[0]'
+    run "$EVAL" --format json --metrics ssim "$D/c51-10.png" "$D/c153-10.png"
+    assert_success
+    matches edge_ssim_10x10 0 '.metrics.ssim.per_frame[0]'
+    matches edge_ssim_10x10 0 .metrics.ssim.mean
 }
 
 @test "video files, PNG folders and u8 streams give the same values" {
@@ -152,6 +229,20 @@ json() {
     assert_success
     assert_line --index 0 --regexp '^pair +frames +psnr +ssim +a  b$'
     assert_line --index 4 --regexp '^all +4 +53\.1307 +0\.962861$'
+}
+
+@test "--pairs: a progress bar on a terminal only, none with -q or into a pipe" {
+    command -v script >/dev/null || skip "script(1) not installed"
+    run script -qec "'$EVAL' --pairs '$D/pairs.tsv' -o '$D/tty.out'" /dev/null
+    assert_success
+    assert_output --partial "osp-eval ["
+    assert_output --partial "3/3"
+    run script -qec "'$EVAL' -q --pairs '$D/pairs.tsv' -o '$D/tty.out'" /dev/null
+    assert_success
+    assert_output ""
+    run --separate-stderr "$EVAL" --pairs "$D/pairs.tsv"
+    assert_success
+    assert_equal "$stderr" ""
 }
 
 # ---- formats, per-frame, frame selection, preprocessing ----
@@ -203,6 +294,24 @@ json() {
     fails_with 3 "$EVAL" -o "$D/failed.json" "$D/real0" "$D/gen0-short"
     [ ! -e "$D/failed.json" ]
     [ -z "$(ls "$D" | grep '\.tmp\.')" ] || { ls "$D"; false; }
+}
+
+@test "the examples: eval-vae.sh (encode | decode | eval) and plot-metrics.sh" {
+    [ -d "$FIXTURES/vae/model" ] || skip "no VAE fixture model"
+    cd "$REPO"
+    run env OSP_BIN="$BIN" VAE="$FIXTURES/vae/model" sh examples/eval-vae.sh
+    assert_success
+    assert_line --regexp '^mean +[0-9.]+ +[0-9.]+$'
+    assert_line --partial '{"frames": 5, "videos": 1, "metrics": {"psnr": {"mean": '
+    run env OSP_BIN="$BIN" sh examples/plot-metrics.sh "$D/real1" "$D/gen1" "$D/plot.png"
+    assert_success
+    if command -v gnuplot >/dev/null; then
+        assert_output "wrote $D/plot.png"
+        [ -s "$D/plot.png" ]
+    else
+        assert_line --index 1 "frame,psnr,ssim"
+        assert_line --regexp '^3,23\.29[0-9]*,0\.895[0-9]*$'
+    fi
 }
 
 # ---- bad input ----

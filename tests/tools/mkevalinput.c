@@ -10,7 +10,13 @@
  *                                          [B, 3, T, H, W] (f32: u8/255*2-1)
  *   mkevalinput drop WEIGHTS NAME FILE     WEIGHTS without tensor NAME
  *   mkevalinput reshape WEIGHTS NAME FILE  WEIGHTS with NAME flattened to 1-D
+ *   mkevalinput flat FILE HxW V N          a PNG of HxW pixels, every byte V
+ *                                          but the first N, which are V+1
+ *   mkevalinput values SAFETENSORS KEY     KEY's values, one a line, as the
+ *                                          shortest round-trip decimals
+ *                                          (NaN as null, as JSON has it)
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +137,42 @@ static int write_broken(const char *in, const char *name, const char *path, bool
     return s ? fail() : 0;
 }
 
+static int write_flat(const char *path, const char *size, int value, long long n)
+{
+    int h, w;
+    if (sscanf(size, "%dx%d", &h, &w) != 2 || h < 1 || w < 1 || h > 4096 || w > 4096 ||
+        value < 0 || value > 254 || n < 0 || n > 3LL * h * w)
+        return 2;
+    size_t bytes = (size_t)h * (size_t)w * 3;
+    uint8_t *rgb = malloc(bytes);
+    if (!rgb)
+        return 1;
+    memset(rgb, value, bytes);
+    for (long long i = 0; i < n; i++)
+        rgb[i]++;
+    osp_status st = osp_png_write(path, w, h, rgb);
+    free(rgb);
+    return st ? fail() : 0;
+}
+
+static int print_values(const char *path, const char *key)
+{
+    osp_tensor *t = osp_tensor_to_dtype(load(path, key), OSP_F64);
+    if (!t)
+        return fail();
+    const double *v = osp_data(t);
+    for (int64_t i = 0; i < osp_numel(t); i++) {
+        char buf[32];
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, v[i]);
+            if (strtod(buf, NULL) == v[i])
+                break;
+        }
+        puts(isnan(v[i]) ? "null" : buf);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     osp_pool_push();
@@ -149,7 +191,12 @@ int main(int argc, char **argv)
     }
     if ((strcmp(cmd, "drop") == 0 || strcmp(cmd, "reshape") == 0) && argc == 5)
         return write_broken(argv[2], argv[3], argv[4], strcmp(cmd, "drop") == 0);
+    if (strcmp(cmd, "flat") == 0 && argc == 6)
+        return write_flat(argv[2], argv[3], atoi(argv[4]), atoll(argv[5]));
+    if (strcmp(cmd, "values") == 0 && argc == 4)
+        return print_values(argv[2], argv[3]);
     fprintf(stderr, "usage: mkevalinput png VIDEOS KEY B DIR [HxW] | video VIDEOS KEY B OUT | "
-                    "stream VIDEOS KEY OUT u8|f32 | drop|reshape WEIGHTS NAME OUT\n");
+                    "stream VIDEOS KEY OUT u8|f32 | drop|reshape WEIGHTS NAME OUT | "
+                    "flat OUT.png HxW V N | values SAFETENSORS KEY\n");
     return 2;
 }
