@@ -24,7 +24,8 @@
 # ../shared/fixtures to it when that is missing.
 # Environment: OUT (log folder), GPU_LATTE_DIR (default /tmp/osp-xl122),
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
-#   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only).
+#   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
+#   GPU_SKIP_BENCH=1 (build and make test-cuda only).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-logs}
@@ -58,10 +59,12 @@ if [ "${GPU_SKIP_TESTS:-0}" != 1 ]; then
     echo "gpu.sh: make test-cuda (log $out/test-cuda.log)"
     make CUDA=1 BUILD=$build BIN=$bin test-cuda >"$out/test-cuda.log" 2>&1
     grep -E '^(not ok|#   )' "$out/test-cuda.log" | head -n 60
-    tests=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out/test-cuda.log" | tail -n 1)
+    tests=$(grep -E '^([0-9]+ passed, [0-9]+ failed|test-cuda: skipped.*)$' "$out/test-cuda.log" | tail -n 1)
     tests=${tests:-"did not finish (see test-cuda.log)"}
     echo "gpu.sh: test-cuda: $tests"
 fi
+
+[ "${GPU_SKIP_BENCH:-0}" = 1 ] && exit 0
 
 # The bench program links the CUDA build's library (flags as the Makefile's).
 libs=$(sed -n 's/^LDLIBS := //p' Makefile)

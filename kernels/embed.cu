@@ -41,6 +41,8 @@ static osp_status check_ids(const osp_node *n, const osp_tensor *ids, int64_t v)
     if (st == OSP_OK)
         st = cu_check(n, cudaMemcpyAsync(&bad, flag->data, sizeof bad, cudaMemcpyDeviceToHost,
                                          cu_stream()), "embedding id check");
+    if (st == OSP_OK)
+        st = cu_check(n, cudaStreamSynchronize(cu_stream()), "embedding id check");
     if (st == OSP_OK && bad != ~0ull) {
         size_t item = osp_dtype_size(ids->dtype);
         int32_t id32 = 0;
@@ -53,8 +55,6 @@ static osp_status check_ids(const osp_node *n, const osp_tensor *ids, int64_t v)
         if (i32)
             id = id32;
     }
-    if (st == OSP_OK)
-        st = cu_check(n, cudaStreamSynchronize(cu_stream()), "embedding id check");
     osp_storage_release(flag);
     if (st == OSP_OK && bad != ~0ull)
         st = osp_error(OSP_ERR_DATA,

@@ -1,8 +1,9 @@
 /* norm.cu — group, layer and RMS normalisation, forward and backward (CPU
  * reference: cpu_norm.c). x is seen as [N, C, S] in G groups: group norm
  * directly, layer and RMS norm as [rows, D, 1] with one group. One block
- * per (n, group) block of C/G·S contiguous elements; statistics in double
- * (RMS norm's variance rounded to float32 as T5 does). */
+ * per (n, group) block of C/G·S contiguous elements (blocks of 2^16 or
+ * more elements are split over many, see split_forward); statistics in
+ * double (RMS norm's variance rounded to float32 as T5 does). */
 #include "common.cuh"
 
 struct norm_shape {
@@ -75,11 +76,76 @@ __global__ void norm_forward_kernel(const float *x, const float *gamma, const fl
     }
 }
 
+/* ---- large blocks (the VAE's group norms: 32 blocks of millions of
+ * elements) split over many thread blocks: partial sums of x, then of
+ * (x - mean)², added in double with atomics into per-block totals, then
+ * one elementwise pass. ---- */
+
+#define SPLIT_MIN ((int64_t)1 << 16) /* block lengths from here are split */
+#define CHUNK ((int64_t)1 << 14)     /* elements per thread block */
+
+/* acc[b] += Σ x (mean_of == NULL) or Σ (x - mean_of[b]/len)² over one chunk. */
+__global__ void split_sum_kernel(const float *x, int64_t len, int64_t chunks,
+                                 const double *mean_of, double *acc)
+{
+    __shared__ double sd[32];
+    int64_t b = blockIdx.x / chunks, lo = blockIdx.x % chunks * CHUNK;
+    int64_t hi = lo + CHUNK < len ? lo + CHUNK : len;
+    const float *xb = x + b * len;
+    double mean = mean_of ? mean_of[b] / (double)len : 0, s = 0;
+    for (int64_t i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+        double v = xb[i];
+        s += mean_of ? (v - mean) * (v - mean) : v;
+    }
+    s = block_sum(s, sd);
+    if (threadIdx.x == 0)
+        atomicAdd(acc + b, s);
+}
+
+__global__ void split_apply_kernel(const float *x, const float *gamma, const float *beta,
+                                   float *y, norm_shape sh, const double *sum, const double *sq,
+                                   float eps)
+{
+    int64_t cpg = sh.c / sh.groups, len = cpg * sh.s;
+    CU_FOR(i, sh.n * sh.c * sh.s) {
+        int64_t b = i / len, c = (b % sh.groups) * cpg + i % len / sh.s;
+        double mean = sum[b] / (double)len, rstd = 1.0 / sqrt(sq[b] / (double)len + eps);
+        double a = rstd * (gamma ? gamma[c] : 1.0f);
+        double shift = (beta ? beta[c] : 0.0f) - mean * a;
+        y[i] = (float)(x[i] * a + shift);
+    }
+}
+
+static osp_status split_forward(const osp_node *n, norm_shape sh, int64_t blocks, int64_t len)
+{
+    osp_storage *acc = cu_scratch((size_t)blocks * 2 * sizeof(double));
+    if (!acc)
+        return osp_error_code();
+    double *sum = (double *)acc->data, *sq = sum + blocks;
+    int64_t chunks = (len + CHUNK - 1) / CHUNK;
+    const float *x = cu_f32(n->in[0]);
+    osp_status st = cu_check(n, cudaMemsetAsync(sum, 0, (size_t)blocks * 2 * sizeof(double),
+                                                cu_stream()), "normalisation statistics");
+    if (st == OSP_OK) {
+        split_sum_kernel<<<(unsigned)(blocks * chunks), CU_THREADS, 0, cu_stream()>>>(
+            x, len, chunks, NULL, sum);
+        split_sum_kernel<<<(unsigned)(blocks * chunks), CU_THREADS, 0, cu_stream()>>>(
+            x, len, chunks, sum, sq);
+        split_apply_kernel<<<cu_grid(blocks * len), CU_THREADS, 0, cu_stream()>>>(
+            x, cu_opt(n, 1), cu_opt(n, 2), cu_f32(n->out[0]), sh, sum, sq, n->p.norm.eps);
+        st = CU_LAUNCHED(n, "split normalisation kernels");
+    }
+    osp_storage_release(acc);
+    return st;
+}
+
 static osp_status norm_forward(const osp_node *n, norm_shape sh, bool centred)
 {
     int64_t blocks = sh.n * sh.groups, len = sh.groups ? sh.c / sh.groups * sh.s : 0;
     if (blocks == 0 || len == 0)
         return OSP_OK;
+    if (centred && len >= SPLIT_MIN && blocks * ((len + CHUNK - 1) / CHUNK) <= INT32_MAX)
+        return split_forward(n, sh, blocks, len);
     int threads = len <= 32 ? 32 : len <= 256 ? 128 : CU_THREADS;
     norm_forward_kernel<<<cu_grid(blocks, 1), threads, 0, cu_stream()>>>(
         cu_f32(n->in[0]), cu_opt(n, 1), centred ? cu_opt(n, 2) : NULL, cu_f32(n->out[0]), sh,

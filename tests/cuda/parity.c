@@ -357,6 +357,9 @@ static void norm_attention_cases(void)
     norm_groups = 32;
     CHECK_OP("group norm 32 groups, 3-D frames", F32_TOL, true, f_group_norm,
              RND(2, 64, 3, 6, 5), RND(64), RND(64));
+    norm_groups = 8;
+    CHECK_OP("group norm, 147456-element groups (split statistics)", F32_TOL, true,
+             f_group_norm, RND(1, 32, 9, 64, 64), RND(32), RND(32));
     norm_groups = 4;
     CHECK_OP("group norm 4 groups, 2-D", F32_TOL, true, f_group_norm, RND(3, 8, 9, 7), RND(8),
              RND(8));

@@ -63,6 +63,20 @@ static cublasStatus_t layout(cublasLtMatrixLayout_t *l, osp_dtype t, int64_t row
     return s;
 }
 
+/* The alignment cuBLASLt may assume of a matrix (and of every batch
+ * element after it): the largest power of two up to 256 dividing both its
+ * address and its batch stride in bytes. The heuristic's default assumes
+ * 256 bytes, which views at an offset (matmul batches, attention heads)
+ * do not have. */
+static uint32_t alignment(const void *p, int64_t stride, osp_dtype t)
+{
+    uint64_t bits = (uint64_t)(uintptr_t)p | (uint64_t)stride * osp_dtype_size(t);
+    uint32_t a = 256;
+    while (a > 1 && bits % a)
+        a >>= 1;
+    return a;
+}
+
 /* The product with an optional bias epilogue (bias[n] added to every row
  * of row-major C; float32). */
 static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -111,6 +125,15 @@ static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                  &ws, sizeof ws);
+    const struct { cublasLtMatmulPreferenceAttributes_t attr; uint32_t bytes; } aligns[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment(b, stride_b, ab)}, /* Lt's A is B */
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment(a, stride_a, ab)},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment(c, stride_c, ct)},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment(c, stride_c, ct)},
+    };
+    for (size_t i = 0; s == CUBLAS_STATUS_SUCCESS && i < sizeof aligns / sizeof *aligns; i++)
+        s = cublasLtMatmulPreferenceSetAttribute(pref, aligns[i].attr, &aligns[i].bytes,
+                                                 sizeof aligns[i].bytes);
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     if (s == CUBLAS_STATUS_SUCCESS)
