@@ -31,15 +31,10 @@ static osp_tensor *from_stream(const char *path, const char *name)
     return found;
 }
 
-int main(int argc, char **argv)
+/* The comparison; its tensors belong to the caller's pool. */
+static int compare(char **argv, double tol, double scale, osp_safetensors *st)
 {
-    if (argc != 6 && argc != 7) {
-        fprintf(stderr, "usage: tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]\n");
-        return 2;
-    }
-    double tol = atof(argv[5]), scale = argc == 7 ? atof(argv[6]) : 1.0;
     osp_tensor *got = from_stream(argv[1], argv[2]);
-    osp_safetensors *st = osp_safetensors_open(argv[3]);
     osp_tensor *want = st ? osp_tensor_to_dtype(osp_safetensors_get(st, argv[4]), OSP_F32) : NULL;
     if (!got || !want) {
         fprintf(stderr, "tensorcmp: %s\n", !got ? "tensor not in the stream"
@@ -60,4 +55,19 @@ int main(int argc, char **argv)
     }
     printf("max abs error %.3g, bound %.3g\n", err, tol * bound);
     return err <= tol * bound ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]\n");
+        return 2;
+    }
+    double tol = atof(argv[5]), scale = argc == 7 ? atof(argv[6]) : 1.0;
+    osp_pool_push(); /* freed before exit, so leak checkers stay quiet */
+    osp_safetensors *st = osp_safetensors_open(argv[3]);
+    int rc = compare(argv, tol, scale, st);
+    osp_pool_pop();
+    osp_safetensors_close(st);
+    return rc;
 }
