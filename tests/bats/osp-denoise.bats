@@ -195,21 +195,42 @@ frame_count() {
     [ "$(frame_count "$TMP/out.mp4")" = 17 ]
 }
 
-@test "pipeline: osp-textenc | osp-denoise | osp-decode with the tiny T5" {
-    [ -x "$BIN/osp-textenc" ] || skip "osp-textenc is not built"
-    # The fixture T5 is 48 wide and no fixture Latte is: a random Latte of width 48.
-    # The fixture tokenizer has 1000 pieces but the encoder 384 embedding rows:
-    # the prompt uses pieces below 384 only.
+# A tiny T5 folder from the fixtures and a random Latte of the T5's width
+# (48: no fixture Latte shares it). The fixture tokenizer has 1000 pieces
+# but the encoder 384 embedding rows: prompts use pieces below 384 only.
+tiny_text_models() {
     "$MKLATTE" "$TMP/latte" 48
     mkdir "$TMP/t5"
     ln -s "$FIXTURES"/t5/encoder/{config.json,model.safetensors} "$TMP/t5/"
     ln -s "$FIXTURES/t5/tokenizer/spiece.model" "$TMP/t5/"
-    "$BIN/osp-textenc" -m "$TMP/t5" "a cat in the park" -o "$TMP/text.msgpack"
-    [[ $(shape embedding "$TMP/text.msgpack") == "[1,"*",48]" ]]
-    [[ $(shape null_embedding "$TMP/text.msgpack") == "[1,"*",48]" ]]
+}
+
+@test "pipeline: osp-textenc | osp-denoise | osp-decode with the tiny T5" {
+    tiny_text_models
     "$BIN/osp-textenc" -m "$TMP/t5" "a cat in the park" |
+        tee "$TMP/text.msgpack" |
         "$BIN/osp-denoise" -m "$TMP/latte" --steps 10 | tee "$TMP/latent.msgpack" |
         "$BIN/osp-decode" -m "$FIXTURES/vae/model" -o "$TMP/cat.mp4"
+    # what crossed each pipe
+    [[ $(shape embedding "$TMP/text.msgpack") == "[1,"*",48]" ]]
+    [[ $(shape mask "$TMP/text.msgpack") == "[1,"*"]" ]]
+    [[ $(shape null_embedding "$TMP/text.msgpack") == "[1,"*",48]" ]]
     [ "$(shape latent "$TMP/latent.msgpack")" = "[1,4,5,8,8]" ]
     [ "$(frame_count "$TMP/cat.mp4")" = 17 ]
+    "$BIN/osp-decode" -m "$FIXTURES/vae/model" "$TMP/latent.msgpack" -o "$TMP/video.msgpack"
+    [ "$(shape video "$TMP/video.msgpack")" = "[1,3,17,64,64]" ]
+}
+
+@test "examples/t2v.sh runs the pipeline (video, and an image with --frames 1)" {
+    tiny_text_models
+    export T5=$TMP/t5 LATTE=$TMP/latte VAE=$FIXTURES/vae/model OSP_BIN=$BIN STEPS=5 SCHED=ddim
+    run "$REPO/examples/t2v.sh" "a cat in the park" "$TMP/t2v.mp4"
+    assert_success
+    [ "$(frame_count "$TMP/t2v.mp4")" = 17 ]
+    DENOISE_ARGS="--frames 1" run "$REPO/examples/t2v.sh" "a cat" "$TMP/cat.png"
+    assert_success
+    [ "$(head -c 8 "$TMP/cat.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+    T5=$TMP/none run "$REPO/examples/t2v.sh" "a cat" "$TMP/never.mp4"
+    assert_failure
+    [[ $output == *"no model folder"* ]]
 }

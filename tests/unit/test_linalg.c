@@ -84,6 +84,10 @@ static const mm_case mm_cases[] = {
     {true, true, 4, {2, 1, 4, 3}, 4, {1, 5, 6, 4}},
     {false, false, 3, {16, 8, 8}, 3, {16, 8, 8}},           /* many small: parallel */
     {false, false, 3, {3, 128, 256}, 3, {3, 256, 160}},     /* few large: threaded BLAS */
+    /* one product over the team: bands of rows, or of columns when rows are few */
+    {true, false, 2, {96, 300}, 2, {96, 70}},
+    {false, true, 2, {40, 96}, 2, {700, 96}},
+    {true, true, 2, {160, 40}, 2, {500, 160}},
     {false, false, 5, {2, 1, 1, 3, 4}, 4, {1, 3, 4, 2}},
 };
 

@@ -25,21 +25,58 @@
 
 static blasint blas_ld(int64_t ld) { return ld < 1 ? 1 : (blasint)ld; }
 
+/* C rows [r0, r1) and columns [c0, c1) of the product, one sgemm call per
+ * INT_MAX rows (rows of op(A) are rows of A, or its columns when
+ * transposed; columns of op(B) likewise). */
+static void sgemm_block(bool trans_a, bool trans_b, int64_t r0, int64_t r1, int64_t c0,
+                        int64_t c1, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const int64_t chunk = INT_MAX;
+    b += trans_b ? c0 * ldb : c0;
+    for (int64_t i = r0; i < r1; i += chunk) {
+        int64_t rows = r1 - i < chunk ? r1 - i : chunk;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)(c1 - c0),
+                    (blasint)k, alpha, a + (trans_a ? i : i * lda), blas_ld(lda), b,
+                    blas_ld(ldb), beta, c + i * ldc + c0, blas_ld(ldc));
+    }
+}
+
+/* A product this big is split over the OpenMP team: the pthreads (or
+ * serial) OpenBLAS would otherwise run it on threads of its own, which
+ * fight the team's spinning workers for the cores after every parallel
+ * loop (3-4x slower on a busy 2-core machine). Each thread computes a
+ * band of C, by rows, or by columns when the rows are few. */
+#define SPLIT_GEMM_MACS (1 << 20)
+#define SPLIT_ALIGN 16
+
 void cpu_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc)
 {
     if (m <= 0 || n <= 0)
         return;
-    /* Rows of op(A) are rows of A, or columns of A when it is transposed. */
-    const int64_t chunk = INT_MAX;
-    for (int64_t i = 0; i < m; i += chunk) {
-        int64_t rows = m - i < chunk ? m - i : chunk;
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)n, (blasint)k,
-                    alpha, a + (trans_a ? i : i * lda), blas_ld(lda), b, blas_ld(ldb), beta,
-                    c + i * ldc, blas_ld(ldc));
+    int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (team < 2 || (double)m * (double)n * (double)k < SPLIT_GEMM_MACS ||
+        openblas_get_parallel() == 2 /* OpenBLAS on OpenMP: it shares our team */) {
+        sgemm_block(trans_a, trans_b, 0, m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
     }
+    bool by_rows = m >= n || m >= 4 * SPLIT_ALIGN * team;
+    int64_t len = by_rows ? m : n;
+    int64_t band = (len + team - 1) / team;
+    band = (band + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
+    int saved = cpu_blas_serial_begin();
+#pragma omp parallel num_threads(team)
+    {
+        int64_t lo = omp_get_thread_num() * band, hi = lo + band < len ? lo + band : len;
+        if (lo < hi && by_rows)
+            sgemm_block(trans_a, trans_b, lo, hi, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else if (lo < hi)
+            sgemm_block(trans_a, trans_b, 0, m, lo, hi, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+    cpu_blas_serial_end(saved);
 }
 
 int cpu_blas_serial_begin(void)
