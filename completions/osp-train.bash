@@ -17,13 +17,13 @@ _osp_train()
             COMPREPLY=($(compgen -W 'cpu cuda' -- "$cur"))
             return ;;
         --batch | --accum | --max-steps | --time-budget | --lr | --warmup | --weight-decay | \
-            --max-grad-norm | --seed | --checkpoint-every | --keep | --threads)
+            --max-grad-norm | --ema | --seed | --checkpoint-every | --keep | --threads)
             return ;;
     esac
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
-            --time-budget --lr --warmup --weight-decay --max-grad-norm --seed
+            --time-budget --lr --warmup --weight-decay --max-grad-norm --ema --seed
             --checkpoint-every --keep --resume -o --output -q --quiet -v --verbose --device
             --threads -h --help --version' -- "$cur"))
         return

@@ -15,7 +15,7 @@
 static const char *opt_init, *opt_config, *opt_data, *opt_run;
 static int64_t opt_batch = 1, opt_accum = 1, opt_max_steps = 1000000, opt_warmup, opt_seed,
                opt_every = 500, opt_keep;
-static double opt_time_budget, opt_lr = 2e-5, opt_wd = 1e-2, opt_clip;
+static double opt_time_budget, opt_lr = 2e-5, opt_wd = 1e-2, opt_clip, opt_ema;
 static bool opt_resume;
 
 static const cli_option options[] = {
@@ -43,6 +43,8 @@ static const cli_option options[] = {
      .f = &opt_wd, .help = "AdamW weight decay (default 0.01)"},
     {.name = "max-grad-norm", .kind = CLI_NUMBER, .metavar = "G", .min = 0, .max = 1e30,
      .f = &opt_clip, .help = "clip the gradient norm to G (default 0: off)"},
+    {.name = "ema", .kind = CLI_NUMBER, .metavar = "DECAY", .min = 0, .max = 0.9999999,
+     .f = &opt_ema, .help = "also keep an EMA of the weights (default 0: none)"},
     {.name = "seed", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 9007199254740991.0,
      .i = &opt_seed, .help = "seed of data order, timesteps and noise (default 0)"},
     {.name = "checkpoint-every", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e15,
@@ -58,7 +60,6 @@ static const cli_tool tool = {
     .name = "osp-train",
     .summary = "Train the LatteT2V transformer (dit) on prepared features.",
     .args = "dit",
-    .details = "Prints a JSON line of metrics per step. Exit 6: the run folder is locked.",
     .example = "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
     .options = options,
     .min_args = 1,
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
     osp_dit_train_opts o = {
         .init = opt_init, .config = opt_config, .data = opt_data, .run = opt_run,
         .batch = opt_batch, .accum = opt_accum, .max_steps = opt_max_steps,
-        .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip,
+        .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip, .ema = opt_ema,
         .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
         .keep = opt_keep, .resume = opt_resume, .metrics = metrics, .stop = &stop_requested,
     };

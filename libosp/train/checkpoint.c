@@ -189,15 +189,25 @@ static osp_status write_text(const char *dir, const char *name, const char *text
     return st;
 }
 
-static osp_status write_model(const char *dir, const osp_checkpoint *c)
+/* DIR/SUB/: config.json and diffusion_pytorch_model.safetensors. */
+static osp_status write_model(const char *dir, const char *sub, const osp_checkpoint *c,
+                              osp_tensor *const *tensors)
 {
-    char *p = str_printf("%s/%s", dir, "model/diffusion_pytorch_model.safetensors");
+    char *folder = str_printf("%s/%s", dir, sub);
+    char *p = folder ? str_printf("%s/%s", folder, "diffusion_pytorch_model.safetensors") : NULL;
     const char *meta[] = {"format", "pt", NULL};
-    osp_status st = p ? osp_safetensors_write(p, (int)c->model->n,
-                                              (const char *const *)c->model->names,
-                                              c->model->tensors, meta)
-                      : osp_error_code();
+    osp_status st = p ? OSP_OK : osp_error_code();
+    if (!st && mkdir(folder, 0777) != 0)
+        st = osp_error(OSP_ERR_IO, "cannot create %s: %s", folder, strerror(errno));
+    if (!st)
+        st = write_text(folder, "config.json", c->config_text, c->config_len);
+    if (!st)
+        st = osp_safetensors_write(p, (int)c->model->n, (const char *const *)c->model->names,
+                                   tensors, meta);
+    if (!st)
+        st = sync_dir(folder);
     free(p);
+    free(folder);
     return st;
 }
 
@@ -239,21 +249,18 @@ static osp_status write_optimizer(const char *dir, const osp_checkpoint *c)
 osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoint *c)
 {
     char *tmp = str_printf("%s/" TMP_PREFIX "%" PRId64 TMP_SUFFIX, r->dir, step);
-    char *model = tmp ? str_printf("%s/%s", tmp, "model") : NULL;
     char *final = osp_train_run_checkpoint_dir(r, step);
-    osp_status st = tmp && model && final ? rmtree(tmp) : osp_error_code();
-    if (!st && (mkdir(tmp, 0777) != 0 || mkdir(model, 0777) != 0))
-        st = osp_error(OSP_ERR_IO, "cannot create %s: %s", model, strerror(errno));
+    osp_status st = tmp && final ? rmtree(tmp) : osp_error_code();
+    if (!st && mkdir(tmp, 0777) != 0)
+        st = osp_error(OSP_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
     if (!st)
-        st = write_text(model, "config.json", c->config_text, c->config_len);
-    if (!st)
-        st = write_model(tmp, c);
+        st = write_model(tmp, "model", c, c->model->tensors);
+    if (!st && c->ema)
+        st = write_model(tmp, "ema", c, c->ema);
     if (!st)
         st = write_optimizer(tmp, c);
     if (!st)
         st = write_text(tmp, "train_state.json", c->state_json, strlen(c->state_json));
-    if (!st)
-        st = sync_dir(model);
     if (!st)
         st = sync_dir(tmp);
     if (!st && rename(tmp, final) != 0)
@@ -266,7 +273,6 @@ osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoi
         st = keep;
     }
     free(tmp);
-    free(model);
     free(final);
     return st;
 }
@@ -325,11 +331,12 @@ osp_status osp_train_run_prune(osp_train_run *r, int64_t keep)
 
 /* ---- loading the optimizer ---- */
 
-static osp_status load_moment(osp_safetensors *st, const char *file, const char *kind,
-                              const char *name, osp_tensor *dst)
+/* Tensor PREFIX + NAME of an open file into dst (same f32 shape). */
+static osp_status load_named(osp_safetensors *st, const char *file, const char *prefix,
+                             const char *name, osp_tensor *dst)
 {
     char key[512];
-    snprintf(key, sizeof key, "%s.%s", kind, name);
+    snprintf(key, sizeof key, "%s%s", prefix, name);
     const osp_st_entry *e = osp_safetensors_find(st, key);
     if (!e)
         return osp_error(OSP_ERR_DATA, "%s: no tensor %s", file, key);
@@ -358,13 +365,27 @@ osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,
         s = osp_error(OSP_ERR_DATA, "%s: metadata `step` missing or not a count", file);
     osp_pool_push();
     for (size_t i = 0; !s && i < opt->n; i++) {
-        s = load_moment(st, file, "exp_avg", names[i], opt->exp_avg[i]);
+        s = load_named(st, file, "exp_avg.", names[i], opt->exp_avg[i]);
         if (!s)
-            s = load_moment(st, file, "exp_avg_sq", names[i], opt->exp_avg_sq[i]);
+            s = load_named(st, file, "exp_avg_sq.", names[i], opt->exp_avg_sq[i]);
     }
     osp_pool_pop();
     if (!s)
         opt->step = k;
+    osp_safetensors_close(st);
+    free(file);
+    return s;
+}
+
+osp_status osp_checkpoint_load_ema(const char *dir, osp_ema *ema, const char *const *names)
+{
+    char *file = str_printf("%s/%s", dir, "ema/diffusion_pytorch_model.safetensors");
+    osp_safetensors *st = file ? osp_safetensors_open(file) : NULL;
+    osp_status s = st ? OSP_OK : osp_error_code();
+    osp_pool_push();
+    for (size_t i = 0; !s && i < ema->n; i++)
+        s = load_named(st, file, "", names[i], ema->shadow[i]);
+    osp_pool_pop();
     osp_safetensors_close(st);
     free(file);
     return s;

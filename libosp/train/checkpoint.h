@@ -4,6 +4,7 @@
  *   RUN/checkpoint-<step>/model/     config.json + diffusion_pytorch_model
  *                                    .safetensors (release layout, float32:
  *                                    loadable by osp-denoise -m as is)
+ *   RUN/checkpoint-<step>/ema/       the same for the EMA weights (--ema)
  *   RUN/checkpoint-<step>/optimizer.safetensors
  *                                    exp_avg.<name>, exp_avg_sq.<name>;
  *                                    metadata step, lr, betas, eps, wd
@@ -24,6 +25,7 @@
 
 #include "nn/params.h"
 #include "train/adamw.h"
+#include "train/ema.h"
 
 typedef struct osp_train_run {
     char *dir;
@@ -47,6 +49,9 @@ typedef struct osp_checkpoint {
     const osp_adamw *opt;     /* state of the trainable tensors ... */
     const char *const *names; /* ... opt->n of them, by name */
     const char *state_json;   /* train_state.json */
+    /* NULL, or model->n tensors for ema/ (the EMA weights of the trained
+     * tensors, the model's own for the rest) */
+    osp_tensor *const *ema;
 } osp_checkpoint;
 
 osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoint *c);
@@ -59,5 +64,8 @@ osp_status osp_train_run_prune(osp_train_run *r, int64_t keep);
  * the file and tensor on anything missing or misshapen. */
 osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,
                                          const char *const *names);
+
+/* Restores the EMA weights of `names` from DIR/ema/. */
+osp_status osp_checkpoint_load_ema(const char *dir, osp_ema *ema, const char *const *names);
 
 #endif

@@ -25,13 +25,15 @@ typedef struct trainer {
     osp_train_run run;
     int64_t start_step, batch, accum;
     uint64_t seed;
-    char *model_dir; /* where the weights come from */
+    double ema_decay; /* 0: no EMA */
+    char *model_dir;  /* where the weights come from */
     char *config;    /* its config.json */
     size_t config_len;
     osp_latte *model;
     osp_dit_data data;
     osp_dit_params params;
     osp_adamw opt;
+    osp_ema ema;
     osp_dit_sampler sampler;
     osp_diffusion sched;
 } trainer;
@@ -114,6 +116,7 @@ static char *state_json(const trainer *tr, int64_t step)
     cJSON_AddNumberToObject(j, "eps", o->adamw.eps);
     cJSON_AddNumberToObject(j, "weight_decay", o->adamw.weight_decay);
     cJSON_AddNumberToObject(j, "max_grad_norm", o->max_grad_norm);
+    cJSON_AddNumberToObject(j, "ema_decay", tr->ema_decay);
     cJSON_AddNumberToObject(j, "world_size", 1);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
@@ -156,6 +159,10 @@ static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
         st = state_int(j, file, "batch", 1, &tr->batch);
     if (!st)
         st = state_int(j, file, "accumulation", 1, &tr->accum);
+    const cJSON *ema = j ? cJSON_GetObjectItemCaseSensitive(j, "ema_decay") : NULL;
+    if (!st && ema && !(cJSON_IsNumber(ema) && ema->valuedouble >= 0 && ema->valuedouble < 1))
+        st = osp_error(OSP_ERR_DATA, "%s: `ema_decay` is not a number in [0, 1)", file);
+    tr->ema_decay = !st && ema ? ema->valuedouble : 0.0;
     tr->seed = (uint64_t)seed;
     cJSON_Delete(j);
     free(text);
@@ -236,6 +243,7 @@ static osp_status setup(trainer *tr, bool *busy)
     tr->batch = o->batch;
     tr->accum = o->accum;
     tr->seed = o->seed;
+    tr->ema_decay = o->ema;
     if (osp_train_run_open(&tr->run, o->run, busy) || osp_train_run_latest(&tr->run, &tr->start_step))
         return osp_error_code();
     char *ckpt = NULL;
@@ -273,6 +281,10 @@ static osp_status setup(trainer *tr, bool *busy)
         st = osp_adamw_init(&tr->opt, &o->adamw, tr->params.n, tr->params.tensors);
     if (!st && ckpt)
         st = osp_checkpoint_load_optimizer(ckpt, &tr->opt, tr->params.names);
+    if (!st && tr->ema_decay > 0)
+        st = osp_ema_init(&tr->ema, tr->ema_decay, tr->params.n, tr->params.tensors);
+    if (!st && ckpt && tr->ema_decay > 0)
+        st = osp_checkpoint_load_ema(ckpt, &tr->ema, tr->params.names);
     if (!st && ckpt && tr->opt.step != tr->start_step)
         st = osp_error(OSP_ERR_DATA, "%s/optimizer.safetensors: step %lld, expected %lld", ckpt,
                        (long long)tr->opt.step, (long long)tr->start_step);
@@ -292,6 +304,7 @@ static void teardown(trainer *tr)
     osp_dit_sampler_free(&tr->sampler);
     osp_dit_data_close(&tr->data);
     osp_adamw_free(&tr->opt);
+    osp_ema_free(&tr->ema);
     if (tr->params.tensors)
         osp_dit_params_zero_grad(&tr->params);
     osp_dit_params_free(&tr->params);
@@ -357,6 +370,8 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
                                        (long long)step);
     free(grads);
     osp_dit_params_zero_grad(&tr->params);
+    if (!st && tr->ema_decay > 0)
+        osp_ema_update(&tr->ema, tr->params.tensors);
     s->seconds = now() - t0;
     return st;
 }
@@ -377,15 +392,36 @@ static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
     fflush(f);
 }
 
+/* The ema/ folder's tensors: the EMA of each trained tensor, the model's
+ * own for the rest (the y_embedding buffer), in checkpoint order. */
+static osp_tensor **ema_tensors(const trainer *tr)
+{
+    const osp_params *mp = osp_latte_params(tr->model);
+    osp_tensor **out = malloc((mp->n ? mp->n : 1) * sizeof *out);
+    if (!out) {
+        osp_error_nomem("EMA list", mp->n * sizeof *out);
+        return NULL;
+    }
+    for (size_t i = 0, j = 0; i < mp->n; i++) {
+        bool trained = j < tr->params.n && mp->tensors[i] == tr->params.tensors[j];
+        out[i] = trained ? tr->ema.shadow[j++] : mp->tensors[i];
+    }
+    return out;
+}
+
 static osp_status save(trainer *tr, int64_t step)
 {
     char *state = state_json(tr, step);
+    osp_tensor **ema = tr->ema_decay > 0 ? ema_tensors(tr) : NULL;
     osp_checkpoint c = {
         .config_text = tr->config, .config_len = tr->config_len,
         .model = osp_latte_params(tr->model), .opt = &tr->opt, .names = tr->params.names,
-        .state_json = state,
+        .state_json = state, .ema = ema,
     };
-    osp_status st = state ? osp_train_run_save(&tr->run, step, &c) : osp_error_code();
+    osp_status st = state && (ema || tr->ema_decay == 0)
+                        ? osp_train_run_save(&tr->run, step, &c)
+                        : osp_error_code();
+    free(ema);
     free(state);
     if (!st)
         st = osp_train_run_prune(&tr->run, tr->o->keep);

@@ -35,6 +35,7 @@ typedef struct osp_dit_train_opts {
     double time_budget;      /* seconds; stop after the step that passes it (0: none) */
     int64_t warmup;          /* linear warmup steps (0: none) */
     double max_grad_norm;    /* clip the global gradient norm (0: off) */
+    double ema;              /* EMA decay of the weights (0: no EMA) */
     osp_adamw_hparams adamw; /* adamw.lr is the base learning rate */
     uint64_t seed;           /* < 2^53 */
     int64_t checkpoint_every, keep; /* keep 0: all checkpoints */

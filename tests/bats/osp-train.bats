@@ -58,15 +58,21 @@ mean_loss() {
     [ -f "$TMP/run/checkpoint-300/model/diffusion_pytorch_model.safetensors" ]
 }
 
-@test "resume continues exactly as the uninterrupted run" {
-    train "$TMP/a" --max-steps 12 --checkpoint-every 6 > "$TMP/a.jsonl"
-    train "$TMP/b" --max-steps 6 --checkpoint-every 6 > "$TMP/b.jsonl"
+@test "resume continues exactly as the uninterrupted run (EMA included)" {
+    train "$TMP/a" --max-steps 12 --checkpoint-every 6 --ema 0.9 > "$TMP/a.jsonl"
+    train "$TMP/b" --max-steps 6 --checkpoint-every 6 --ema 0.9 > "$TMP/b.jsonl"
+    # the run's EMA setting comes from its checkpoint, like the seed
     train "$TMP/b" --max-steps 12 --checkpoint-every 6 --resume >> "$TMP/b.jsonl"
     # everything but the timing fields, bit for bit
     diff <(cut -d, -f1-7 "$TMP/a.jsonl") <(cut -d, -f1-7 "$TMP/b.jsonl")
-    for f in model/diffusion_pytorch_model.safetensors optimizer.safetensors train_state.json; do
+    for f in model/diffusion_pytorch_model.safetensors ema/diffusion_pytorch_model.safetensors \
+        optimizer.safetensors train_state.json; do
         cmp "$TMP/a/checkpoint-12/$f" "$TMP/b/checkpoint-12/$f"
     done
+    ! cmp -s "$TMP/a/checkpoint-12/model/diffusion_pytorch_model.safetensors" \
+        "$TMP/a/checkpoint-12/ema/diffusion_pytorch_model.safetensors"
+    "$BIN/osp-denoise" -m "$TMP/a/checkpoint-12/ema" --scheduler ddim --steps 2 \
+        --guidance 1 "$FEATS/clip-000.msgpack" -o "$TMP/out.msgpack"
     # resuming a finished run does nothing
     train "$TMP/b" --max-steps 12 --resume > "$TMP/c.jsonl"
     [ ! -s "$TMP/c.jsonl" ]

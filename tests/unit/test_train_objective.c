@@ -16,6 +16,7 @@
 #include "train/adamw.h"
 #include "train/clip_transform.h"
 #include "train/diffusion.h"
+#include "train/ema.h"
 
 #define REL_LOSS 1e-5  /* README: x_t, mse, vb, loss, loss_mean */
 #define GRAD_REL 1e-4  /* README: max |a - b| <= 1e-4 · max |b| */
@@ -277,6 +278,26 @@ TEST(clip_grad_norm_leaves_small_gradients)
     CHECK(osp_clip_grad_norm(&g, 1, 0.0) == norm); /* 0: off */
 }
 
+/* ---- EMA ---- */
+
+TEST(ema_update)
+{
+    osp_tensor *p = test_random(2, (int64_t[]){3, 5}, -1, 1), *p0 = osp_tensor_clone(p);
+    osp_ema e;
+    CHECK(osp_ema_init(&e, 0.9, 1, &p) == OSP_OK);
+    CHECK(e.shadow[0] != p && test_max_abs_diff(e.shadow[0], p) == 0);
+    test_fill_uniform(p, -1, 1);
+    osp_ema_update(&e, &p);
+    double worst = 0;
+    for (int64_t i = 0; i < osp_numel(p); i++)
+        worst = fmax(worst, fabs(osp_f32(e.shadow[0])[i] -
+                                 (0.9 * osp_f32(p0)[i] + 0.1 * osp_f32(p)[i])));
+    printf("#   EMA after one update: max error %.3g\n", worst);
+    CHECK(worst <= 1e-6);
+    osp_ema_free(&e);
+    CHECK(osp_ema_init(&e, 1.0, 1, &p) == OSP_ERR_USAGE);
+}
+
 /* ---- transform/ and frame sampling ---- */
 
 TEST(transform_fixture)
@@ -373,6 +394,7 @@ int main(void)
     RUN(adamw_noclip);
     RUN(adamw_clip);
     RUN(clip_grad_norm_leaves_small_gradients);
+    RUN(ema_update);
     RUN(transform_fixture);
     RUN(transform_rejects_bad_video);
     RUN(frame_sampling_rules);
