@@ -25,7 +25,9 @@
 # Environment: OUT (log folder), GPU_LATTE_DIR (default /tmp/osp-xl122),
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
-#   GPU_SKIP_BENCH=1 (build and make test-cuda only).
+#   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_SANITIZE=1 (run the
+#   parity suite under compute-sanitizer even when it passed; it always does
+#   after a failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-logs}
@@ -62,6 +64,15 @@ if [ "${GPU_SKIP_TESTS:-0}" != 1 ]; then
     tests=$(grep -E '^([0-9]+ passed, [0-9]+ failed|test-cuda: skipped.*)$' "$out/test-cuda.log" | tail -n 1)
     tests=${tests:-"did not finish (see test-cuda.log)"}
     echo "gpu.sh: test-cuda: $tests"
+    # On failure (or GPU_SANITIZE=1) the parity suite once more, every
+    # kernel synchronised and checked, under compute-sanitizer's memcheck.
+    if [[ $tests != *" 0 failed" && $tests != *skipped* ]] || [ "${GPU_SANITIZE:-0}" = 1 ]; then
+        sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+        echo "gpu.sh: parity under OSP_CUDA_SYNC=1 and memcheck (log $out/sanitize.log)"
+        OSP_CUDA_SYNC=1 timeout 300 "$sanitizer" --tool memcheck --print-limit 20 \
+            $build/tests/cuda/parity >"$out/sanitize.log" 2>&1
+        grep -E '^(not ok|#   )|ERROR SUMMARY|Invalid' "$out/sanitize.log" | head -n 40
+    fi
 fi
 
 [ "${GPU_SKIP_BENCH:-0}" = 1 ] && exit 0

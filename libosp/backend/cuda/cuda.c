@@ -56,6 +56,18 @@ static const osp_backend cuda_backend = {
 /* cuda_alloc.c */
 osp_storage *cu_alloc(size_t nbytes);
 
+/* OSP_CUDA_SYNC=1: every kernel is followed by a stream synchronisation,
+ * so an asynchronous fault (an illegal address, say) is reported against
+ * the op that caused it rather than at the next copy to the host. */
+static osp_backend synced_backend;
+
+static osp_status run_synced(const osp_node *n)
+{
+    osp_status st = cuda_backend.kernels[n->op](n);
+    cudaError_t e = cudaStreamSynchronize(cu_stream());
+    return st ? st : cu_check(n, e, "kernel (checked by OSP_CUDA_SYNC)");
+}
+
 static int probed;          /* 0 not yet, 1 usable, -1 not */
 static char reason[160];
 static char device_name[320];
@@ -84,6 +96,13 @@ static void probe(void)
                  prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
     const char *env = getenv("OSP_CUDA_TF32");
     tf32 = env && *env && strcmp(env, "0") != 0;
+    env = getenv("OSP_CUDA_SYNC");
+    if (env && *env && strcmp(env, "0") != 0) {
+        synced_backend = cuda_backend;
+        for (int op = 0; op < OSP_OP_COUNT; op++)
+            if (synced_backend.kernels[op])
+                synced_backend.kernels[op] = run_synced;
+    }
     osp_register_allocator(OSP_DEVICE_CUDA, cu_alloc);
     probed = 1;
 }
@@ -92,7 +111,9 @@ const osp_backend *osp_backend_cuda(void)
 {
     if (!probed)
         probe();
-    return probed > 0 ? &cuda_backend : NULL;
+    if (probed <= 0)
+        return NULL;
+    return synced_backend.name ? &synced_backend : &cuda_backend;
 }
 
 bool osp_cuda_available(void) { return osp_backend_cuda() != NULL; }
