@@ -89,13 +89,16 @@ osp_tensor *osp_eval_frames_from_video(osp_tensor *video, int64_t b, const int64
     float *o = osp_f32(out);
     const uint8_t *u8 = v->dtype == OSP_U8 ? osp_data(v) : NULL;
     const float *f32 = u8 ? NULL : osp_f32(v);
+    float scaled[256]; /* (float)u / 255.0f, the reference's float32 division */
+    for (int u = 0; u < 256; u++)
+        scaled[u] = (float)u / 255.0f;
     for (int64_t t = 0; t < count; t++)
         for (int64_t c = 0; c < 3; c++) {
             int64_t src = ((b * 3 + c) * T + idx[t]) * plane;
             float *dst = o + (t * 3 + c) * plane;
             if (u8) {
                 for (int64_t i = 0; i < plane; i++)
-                    dst[i] = (float)u8[src + i] / 255.0f;
+                    dst[i] = scaled[u8[src + i]];
                 continue;
             }
             for (int64_t i = 0; i < plane; i++) {

@@ -231,6 +231,21 @@ matches() {
     assert_line --index 4 --regexp '^all +4 +53\.1307 +0\.962861$'
 }
 
+@test "--pairs: 2000 pairs run in the memory of 10 (results stream out as they finish)" {
+    local peakrss=$TEST_BUILD/tests/tools/peakrss n
+    "$MKEVAL" flat "$D/flat-a.png" 32x32 10 0
+    "$MKEVAL" flat "$D/flat-b.png" 32x32 10 5
+    for n in 10 2000; do
+        yes "$D/flat-a.png	$D/flat-b.png" | head -n $n >"$D/many.tsv"
+        run "$peakrss" "$D/rss-$n" "$EVAL" --pairs "$D/many.tsv" --format csv
+        assert_success
+        assert_equal "${#lines[@]}" $((n + 2))
+    done
+    # the list itself takes ~100 bytes a line; a frame kept per pair, 12 KiB
+    echo "peak RSS: $(cat "$D/rss-10") KiB for 10 pairs, $(cat "$D/rss-2000") KiB for 2000"
+    [ $(($(cat "$D/rss-2000") - $(cat "$D/rss-10"))) -lt 2048 ]
+}
+
 @test "--pairs: a progress bar on a terminal only, none with -q or into a pipe" {
     command -v script >/dev/null || skip "script(1) not installed"
     run script -qec "'$EVAL' --pairs '$D/pairs.tsv' -o '$D/tty.out'" /dev/null
