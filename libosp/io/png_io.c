@@ -11,13 +11,33 @@
 
 #define PNG_MAX_SIDE 32768
 
+/* libpng's default handlers print to stderr; these keep the message for
+ * the one error line the caller reports. */
+typedef struct png_msg {
+    char text[128];
+} png_msg;
+
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    png_msg *m = png_get_error_ptr(png);
+    snprintf(m->text, sizeof m->text, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_warn(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
 osp_status osp_png_read(const char *path, int *width, int *height, uint8_t **rgb)
 {
     *rgb = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
         return osp_error(OSP_ERR_IO, "%s: cannot open", path);
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_msg msg = {"unknown error"};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &msg, png_fail, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_bytep *rows = NULL;
     uint8_t *pixels = NULL;
@@ -27,7 +47,7 @@ osp_status osp_png_read(const char *path, int *width, int *height, uint8_t **rgb
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
-        st = osp_error(OSP_ERR_DATA, "%s: not a valid PNG file", path);
+        st = osp_error(OSP_ERR_DATA, "%s: not a valid PNG file (libpng: %s)", path, msg.text);
         goto done;
     }
     png_init_io(png, f);
@@ -91,7 +111,8 @@ osp_status osp_png_write(const char *path, int width, int height, const uint8_t 
     osp_atomic_file f;
     if (osp_atomic_open(&f, path))
         return osp_error_code();
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_msg msg = {"unknown error"};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &msg, png_fail, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     osp_status st = OSP_OK;
     if (!info) {
@@ -99,7 +120,9 @@ osp_status osp_png_write(const char *path, int width, int height, const uint8_t 
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
-        st = osp_error_code() ? osp_error_code() : osp_error(OSP_ERR_IO, "%s: PNG write failed", path);
+        st = osp_error_code() ? osp_error_code()
+                              : osp_error(OSP_ERR_IO, "%s: PNG write failed (libpng: %s)", path,
+                                          msg.text);
         goto done;
     }
     png_set_write_fn(png, &f, write_to_atomic, flush_nothing);

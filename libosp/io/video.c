@@ -187,6 +187,7 @@ struct osp_video_writer {
     AVFrame *frame;
     AVPacket *pkt;
     struct SwsContext *sws;
+    uint8_t *rgb; /* a padded copy of the caller's frame: sws_scale reads past the end */
     int64_t next_pts;
     bool header_written, committed;
 };
@@ -240,6 +241,7 @@ void osp_video_writer_close(osp_video_writer *w)
     av_frame_free(&w->frame);
     av_packet_free(&w->pkt);
     sws_freeContext(w->sws);
+    av_free(w->rgb);
     osp_atomic_abort(&w->file);
     free(w);
 }
@@ -289,6 +291,8 @@ osp_video_writer *osp_video_writer_open(const char *path, int width, int height,
         w->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     if (strcmp(codec->name, "libx264") == 0)
         av_opt_set_int(w->enc->priv_data, "crf", crf, 0);
+    if (strcmp(codec->name, "libx265") == 0) /* it logs to stderr itself */
+        av_opt_set(w->enc->priv_data, "x265-params", "log-level=error", 0);
     if ((err = avcodec_open2(w->enc, codec, NULL)) < 0) {
         av_fail(err, "cannot open the video encoder", path);
         goto fail;
@@ -311,6 +315,10 @@ osp_video_writer *osp_video_writer_open(const char *path, int width, int height,
     if (!w->sws) {
         osp_error(OSP_ERR_RUNTIME, "%s: cannot convert RGB to %s", path,
                   av_get_pix_fmt_name(w->enc->pix_fmt));
+        goto fail;
+    }
+    if (!(w->rgb = av_mallocz((size_t)width * (size_t)height * 3 + 64))) {
+        osp_error_nomem("video frame", (unsigned long long)width * height * 3);
         goto fail;
     }
     if (osp_atomic_open(&w->file, path))
@@ -342,6 +350,8 @@ static osp_status encode(osp_video_writer *w, AVFrame *frame)
             return OSP_OK;
         if (err < 0)
             return av_fail(err, "encoding failed", w->file.path);
+        if (w->pkt->duration <= 0) /* one frame; else MP4 gives a lone frame no time */
+            w->pkt->duration = 1;
         av_packet_rescale_ts(w->pkt, w->enc->time_base, w->stream->time_base);
         w->pkt->stream_index = w->stream->index;
         err = av_interleaved_write_frame(w->fmt, w->pkt);
@@ -355,7 +365,9 @@ osp_status osp_video_write_frame(osp_video_writer *w, const uint8_t *rgb)
     int err = av_frame_make_writable(w->frame);
     if (err < 0)
         return av_fail(err, "frame buffer", w->file.path);
-    const uint8_t *src[4] = {rgb};
+    size_t bytes = (size_t)w->enc->width * (size_t)w->enc->height * 3;
+    memcpy(w->rgb, rgb, bytes);
+    const uint8_t *src[4] = {w->rgb};
     int stride[4] = {3 * w->enc->width};
     sws_scale(w->sws, src, stride, 0, w->enc->height, w->frame->data, w->frame->linesize);
     w->frame->pts = w->next_pts++;

@@ -85,6 +85,17 @@ osp_tensor *osp_vae_encode_chunked(osp_vae *vae, osp_tensor *video, const osp_va
                                    const osp_vae_chunking *chunking);
 osp_tensor *osp_vae_decode_chunked(osp_vae *vae, osp_tensor *z, const osp_vae_tiling *tiling,
                                    const osp_vae_chunking *chunking);
+/* Receives decoded frames [first, first + frames->shape[2]) as
+ * [B, 3, n, H, W], in order; `frames` lives until the callback returns.
+ * A non-OK return stops the decode and is passed on. */
+typedef osp_status (*osp_vae_frames_fn)(void *ctx, osp_tensor *frames, int64_t first);
+/* The decode of osp_vae_decode_chunked (bit for bit), handed out as it
+ * finishes: with chunking, each chunk's frames that no later chunk
+ * blends into, so a caller that writes them out holds one chunk's worth
+ * of frames, not the clip; without, the whole clip in one call. */
+osp_status osp_vae_decode_each(osp_vae *vae, osp_tensor *z, const osp_vae_tiling *tiling,
+                               const osp_vae_chunking *chunking, osp_vae_frames_fn fn,
+                               void *ctx);
 /* Rough peak bytes of an untiled, unchunked encode (decode = false) or
  * decode of a [batch, *, frames, height, width] input (pixels for encode,
  * latent cells for decode): the largest activation times the number of

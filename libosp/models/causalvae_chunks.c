@@ -36,56 +36,113 @@ static double weight(int64_t i, int64_t n, int64_t skip, int64_t ramp, bool firs
     return w;
 }
 
-/* Runs fn on x[:, :, in_start[c] : in_start[c] + in_len] for every chunk and
- * blends the outputs, placed at out_start[c], into `total` output frames. */
-static osp_tensor *run_chunks(osp_vae *v, osp_tensor *x, const osp_vae_tiling *t, coder_fn fn,
-                              int n, const int64_t *in_start, int64_t in_len,
-                              const int64_t *out_start, int64_t total, int64_t skip,
-                              int64_t ramp)
+/* Where finished frames go and what they are divided by: the sum of the
+ * trapezoid weights each output frame received. */
+typedef struct chunk_out {
+    osp_vae_frames_fn fn;
+    void *ctx;
+    double *wsum; /* per output frame */
+} chunk_out;
+
+/* Hands frames [first, first + n) of the weighted sum `acc` (which starts
+ * at frame acc_first) to the sink, normalised. */
+static osp_status emit(const chunk_out *o, osp_tensor *acc, int64_t acc_first, int64_t first,
+                       int64_t n)
 {
-    osp_tensor *out = NULL, *wsum = NULL;
-    double *wsum_host = calloc((size_t)total, sizeof *wsum_host);
-    if (!wsum_host)
-        return osp_error_nomem("chunk weights", (unsigned long long)total * 8), NULL;
+    if (n <= 0)
+        return OSP_OK;
+    int64_t ws[5] = {1, 1, n, 1, 1};
+    osp_tensor *w = osp_tensor_f32(5, ws);
+    for (int64_t i = 0; w && i < n; i++)
+        osp_f32(w)[i] = (float)o->wsum[first + i];
+    osp_tensor *frames = osp_div(osp_slice(acc, 2, first - acc_first, first - acc_first + n, 1),
+                                 osp_to_device(w, acc->storage->device));
+    return frames ? o->fn(o->ctx, frames, first) : osp_error_code();
+}
+
+/* Runs fn on x[:, :, in_start[c] : in_start[c] + in_len] for every chunk and
+ * blends the outputs, placed at out_start[c] (increasing), into `total`
+ * output frames. Only the frames a later chunk can still blend into are
+ * kept: the rest go to the sink as soon as a chunk starts past them. */
+static osp_status run_chunks(osp_vae *v, osp_tensor *x, const osp_vae_tiling *t, coder_fn fn,
+                             int n, const int64_t *in_start, int64_t in_len,
+                             const int64_t *out_start, int64_t total, int64_t skip,
+                             int64_t ramp, osp_vae_frames_fn fn_out, void *ctx)
+{
+    chunk_out out = {fn_out, ctx, calloc((size_t)total, sizeof(double))}, *sink = &out;
+    if (!out.wsum)
+        return osp_error_nomem("chunk weights", (unsigned long long)total * 8);
+    osp_tensor *pending = NULL; /* weighted sum of frames [pend_first, ...) */
+    int64_t pend_first = 0;
     osp_status st = OSP_OK;
-    osp_pool_push();
     for (int c = 0; c < n && st == OSP_OK; c++) {
         int64_t end = in_start[c] + in_len < x->shape[2] ? in_start[c] + in_len : x->shape[2];
         osp_pool_push();
         osp_tensor *part = fn(v, osp_contiguous(osp_slice(x, 2, in_start[c], end, 1)), t);
-        if (part && !out) { /* the accumulator, owned until the end */
-            int64_t shape[5] = {part->shape[0], part->shape[1], total, part->shape[3],
-                                part->shape[4]};
-            out = osp_retain(osp_full(OSP_F32, 5, shape, part->storage->device, 0.0));
-        }
-        st = part && out ? OSP_OK : osp_error_code();
+        st = part ? OSP_OK : osp_error_code();
         int64_t len = part ? part->shape[2] : 0;
-        if (st == OSP_OK && out_start[c] + len > total)
+        int64_t pend_end = pending ? pend_first + pending->shape[2] : 0;
+        if (st == OSP_OK && (out_start[c] + len > total || pend_end > out_start[c] + len))
             st = osp_error(OSP_ERR_RUNTIME, "chunk %d overruns the output", c);
+        osp_tensor *acc = NULL;
         if (st == OSP_OK) {
             int64_t ws[5] = {1, 1, len, 1, 1};
             osp_tensor *w = osp_tensor_f32(5, ws);
             for (int64_t i = 0; w && i < len; i++) {
                 double wi = weight(i, len, skip, ramp, c == 0, c == n - 1);
                 osp_f32(w)[i] = (float)wi;
-                wsum_host[out_start[c] + i] += wi;
+                sink->wsum[out_start[c] + i] += wi;
             }
-            osp_tensor *window = osp_view_slice(out, 2, out_start[c], out_start[c] + len, 1);
-            st = copy_into(window, osp_add(window, osp_mul(part, osp_to_device(w, part->storage->device))));
+            acc = osp_contiguous(osp_mul(part, osp_to_device(w, part->storage->device)));
+            st = acc ? OSP_OK : osp_error_code();
+        }
+        if (st == OSP_OK && pending) {
+            /* frames before this chunk are final; the rest of `pending`
+             * adds into this chunk's first frames */
+            st = emit(sink, pending, pend_first, pend_first, out_start[c] - pend_first);
+            if (st == OSP_OK && pend_end > out_start[c]) {
+                osp_tensor *window = osp_view_slice(acc, 2, 0, pend_end - out_start[c], 1);
+                st = copy_into(window, osp_add(window, osp_slice(pending, 2, out_start[c] - pend_first,
+                                                                 pending->shape[2], 1)));
+            }
+        }
+        if (st == OSP_OK) {
+            osp_release(pending);
+            pending = osp_retain(acc);
+            pend_first = out_start[c];
         }
         osp_pool_pop();
     }
-    osp_tensor *blended = NULL;
+    if (st == OSP_OK && (!pending || pend_first + pending->shape[2] != total))
+        st = osp_error(OSP_ERR_RUNTIME, "chunks do not cover the %lld output frames",
+                       (long long)total);
     if (st == OSP_OK) {
-        int64_t ws[5] = {1, 1, total, 1, 1};
-        wsum = osp_tensor_f32(5, ws);
-        for (int64_t i = 0; wsum && i < total; i++)
-            osp_f32(wsum)[i] = (float)wsum_host[i];
-        blended = osp_div(out, osp_to_device(wsum, out->storage->device));
+        osp_pool_push();
+        st = emit(sink, pending, pend_first, pend_first, total - pend_first);
+        osp_pool_pop();
     }
-    osp_release(out);
-    free(wsum_host);
-    return osp_pool_pop_keep(blended);
+    osp_release(pending);
+    free(out.wsum);
+    return st;
+}
+
+/* A sink that assembles the frames into one tensor (owned by *ctx). */
+typedef struct collected {
+    osp_tensor *out;
+    int64_t total;
+} collected;
+
+static osp_status collect(void *ctx, osp_tensor *frames, int64_t first)
+{
+    collected *c = ctx;
+    if (!c->out) {
+        int64_t shape[5] = {frames->shape[0], frames->shape[1], c->total, frames->shape[3],
+                            frames->shape[4]};
+        c->out = osp_retain(osp_tensor_new(OSP_F32, 5, shape, frames->storage->device));
+        if (!c->out)
+            return osp_error_code();
+    }
+    return copy_into(osp_view_slice(c->out, 2, first, first + frames->shape[2], 1), frames);
 }
 
 /* Chunk starts (in units of `unit`-frame steps) covering [0, last] with
@@ -150,45 +207,72 @@ osp_tensor *osp_vae_encode_chunked(osp_vae *v, osp_tensor *x, const osp_vae_tili
     if (!n)
         return NULL;
     int64_t *in_start = malloc((size_t)n * sizeof *in_start);
-    osp_tensor *out = NULL;
-    if (in_start) {
-        for (int i = 0; i < n; i++)
-            in_start[i] = starts[i] * f;
-        out = run_chunks(v, x, t, osp_vae_encode, n, in_start, c->frames, starts, last + 1, 1,
-                         c->overlap);
-    }
+    collected out = {NULL, last + 1};
+    osp_status st = in_start ? OSP_OK : osp_error_nomem("chunk plan", (unsigned long long)n * 8);
+    for (int i = 0; st == OSP_OK && i < n; i++)
+        in_start[i] = starts[i] * f;
+    if (st == OSP_OK)
+        st = run_chunks(v, x, t, osp_vae_encode, n, in_start, c->frames, starts, last + 1, 1,
+                        c->overlap, collect, &out);
     free(in_start);
     free(starts);
-    return out;
+    if (st != OSP_OK) {
+        osp_release(out.out);
+        return NULL;
+    }
+    return osp_autorelease(out.out);
+}
+
+static bool decode_unchunked(const osp_tensor *z, const osp_vae_chunking *c)
+{
+    return !c || c->frames == 0 || z->ndim != 5 || z->shape[2] <= c->frames;
+}
+
+osp_status osp_vae_decode_each(osp_vae *v, osp_tensor *z, const osp_vae_tiling *t,
+                               const osp_vae_chunking *c, osp_vae_frames_fn fn, void *ctx)
+{
+    if (!z)
+        return osp_error_code() ? osp_error_code() : OSP_ERR_RUNTIME;
+    if (decode_unchunked(z, c)) {
+        osp_pool_push();
+        osp_tensor *y = osp_vae_decode(v, z, t);
+        osp_status st = y ? fn(ctx, y, 0) : osp_error_code();
+        osp_pool_pop();
+        return st;
+    }
+    if (check_chunking(c, c->overlap + 2, "decode"))
+        return osp_error_code();
+    /* M latents -> f(M-1)+1 frames; a later chunk's first f frames derive
+     * from its history-less first latent and are dropped. */
+    int f = osp_vae_time_factor(osp_vae_get_config(v));
+    int64_t span = c->frames - 1, step = span - c->overlap, last = z->shape[2] - 1, *starts;
+    int n = plan_starts(last, span, step, &starts);
+    if (!n)
+        return osp_error_code();
+    int64_t *out_start = malloc((size_t)n * sizeof *out_start);
+    osp_status st = out_start ? OSP_OK : osp_error_nomem("chunk plan", (unsigned long long)n * 8);
+    for (int i = 0; st == OSP_OK && i < n; i++)
+        out_start[i] = starts[i] * f;
+    if (st == OSP_OK)
+        st = run_chunks(v, z, t, osp_vae_decode, n, starts, c->frames, out_start, last * f + 1,
+                        f, f * c->overlap - f + 1, fn, ctx);
+    free(out_start);
+    free(starts);
+    return st;
 }
 
 osp_tensor *osp_vae_decode_chunked(osp_vae *v, osp_tensor *z, const osp_vae_tiling *t,
                                    const osp_vae_chunking *c)
 {
-    if (!z)
-        return NULL;
-    int f = osp_vae_time_factor(osp_vae_get_config(v));
-    if (!c || c->frames == 0 || z->ndim != 5 || z->shape[2] <= c->frames)
+    if (!z || decode_unchunked(z, c))
         return osp_vae_decode(v, z, t);
-    if (check_chunking(c, c->overlap + 2, "decode"))
+    int f = osp_vae_time_factor(osp_vae_get_config(v));
+    collected out = {NULL, (z->shape[2] - 1) * f + 1};
+    if (osp_vae_decode_each(v, z, t, c, collect, &out)) {
+        osp_release(out.out);
         return NULL;
-    /* M latents -> f(M-1)+1 frames; a later chunk's first f frames derive
-     * from its history-less first latent and are dropped. */
-    int64_t span = c->frames - 1, step = span - c->overlap, last = z->shape[2] - 1, *starts;
-    int n = plan_starts(last, span, step, &starts);
-    if (!n)
-        return NULL;
-    int64_t *out_start = malloc((size_t)n * sizeof *out_start);
-    osp_tensor *out = NULL;
-    if (out_start) {
-        for (int i = 0; i < n; i++)
-            out_start[i] = starts[i] * f;
-        out = run_chunks(v, z, t, osp_vae_decode, n, starts, c->frames, out_start, last * f + 1,
-                         f, f * c->overlap - f + 1);
     }
-    free(out_start);
-    free(starts);
-    return out;
+    return osp_autorelease(out.out);
 }
 
 double osp_vae_estimate_bytes(const osp_vae *v, bool decode, int64_t batch, int64_t frames,

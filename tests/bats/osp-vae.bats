@@ -108,3 +108,145 @@ teardown() {
     fails_with 3 "$BIN/osp-encode" -m "$VAE" "$TMP/bad.mp4" -o "$TMP/never.msgpack"
     [ ! -e "$TMP/never.msgpack" ]
 }
+
+MKVIDEO=$TEST_BUILD/tests/tools/mkvideo
+
+# shape_of STREAM: the first tensor's shape as osp-info's JSON writes it
+shape_of() {
+    "$BIN/osp-info" --format json "$1" | "$JSONCHECK" '.tensors[0].shape'
+}
+
+@test "real media in several codecs and containers encode and decode" {
+    # name codec: what osp-decode would pick, and other common encoders
+    for spec in "a.mp4 default" "b.mkv ffv1" "c.avi mpeg4" "d.webm libvpx-vp9" \
+        "e.mov prores_ks" "f.ogv libtheora"; do
+        set -- $spec
+        "$MKVIDEO" "$TMP/$1" 17 48 32 "$2"
+        run "$BIN/osp-encode" -m "$VAE" --mode mean "$TMP/$1" -o "$TMP/$1.msgpack"
+        assert_success
+        [ "$(shape_of "$TMP/$1.msgpack")" = "[1,4,5,4,6]" ]
+        run "$BIN/osp-info" --format json "$TMP/$1.msgpack"
+        [ "$(echo "$output" | "$JSONCHECK" '.tensors[0].meta.source_frames')" = 17 ]
+        [ "$(echo "$output" | "$JSONCHECK" '.tensors[0].meta.fps')" = 24 ]
+    done
+    # the decoded clip has the source's frames, size and rate
+    run "$BIN/osp-decode" -m "$VAE" "$TMP/a.mp4.msgpack" -o "$TMP/rec.mp4"
+    assert_success
+    run "$BIN/osp-encode" -m "$VAE" "$TMP/rec.mp4" -o "$TMP/rec.msgpack"
+    assert_success
+    [ "$(shape_of "$TMP/rec.msgpack")" = "[1,4,5,4,6]" ]
+    run "$BIN/osp-info" --format json "$TMP/rec.msgpack"
+    [ "$(echo "$output" | "$JSONCHECK" '.tensors[0].meta.source_frames')" = 17 ]
+    [ "$(echo "$output" | "$JSONCHECK" '.tensors[0].meta.fps')" = 24 ]
+}
+
+@test "odd sizes, one frame, frame selection and too-short clips" {
+    "$MKVIDEO" "$TMP/odd.mkv" 9 45 30 ffv1
+    fails_with 3 "$BIN/osp-encode" -m "$VAE" "$TMP/odd.mkv" -o "$TMP/never.msgpack"
+    run "$BIN/osp-encode" -m "$VAE" --size 16x24 "$TMP/odd.mkv" -o "$TMP/odd.msgpack"
+    assert_success
+    [ "$(shape_of "$TMP/odd.msgpack")" = "[1,4,3,2,3]" ]
+
+    # one frame: a 1-frame latent, decoded to a single PNG
+    "$MKVIDEO" "$TMP/one.mp4" 1 32 32
+    run "$BIN/osp-encode" -m "$VAE" "$TMP/one.mp4" -o "$TMP/one.msgpack"
+    assert_success
+    [ "$(shape_of "$TMP/one.msgpack")" = "[1,4,1,4,4]" ]
+    run "$BIN/osp-decode" -m "$VAE" "$TMP/one.msgpack" -o "$TMP/one.png"
+    assert_success
+    [ -s "$TMP/one.png" ]
+
+    # 7 frames: the largest 1+4k is 5; --frames 9 is too many, --frames 6 invalid
+    "$MKVIDEO" "$TMP/short.mp4" 7 32 32
+    run "$BIN/osp-encode" -m "$VAE" "$TMP/short.mp4" -o "$TMP/short.msgpack"
+    assert_success
+    [ "$(shape_of "$TMP/short.msgpack")" = "[1,4,2,4,4]" ]
+    fails_with 3 "$BIN/osp-encode" -m "$VAE" --frames 9 "$TMP/short.mp4" -o "$TMP/never.msgpack"
+    [[ $stderr == *"only 7 frames"*"valid here: 1..5"* ]]
+    fails_with 2 "$BIN/osp-encode" -m "$VAE" --frames 6 "$TMP/short.mp4" -o "$TMP/never.msgpack"
+
+    # --start 4 --stride 2 of 17 frames: 4, 6, ..., 16 = 7 frames -> 5 kept, half the rate
+    "$MKVIDEO" "$TMP/s.mkv" 17 32 32 ffv1
+    run "$BIN/osp-encode" -m "$VAE" --start 4 --stride 2 "$TMP/s.mkv" -o "$TMP/s.msgpack"
+    assert_success
+    [ "$(shape_of "$TMP/s.msgpack")" = "[1,4,2,4,4]" ]
+    run "$BIN/osp-info" --format json "$TMP/s.msgpack"
+    [ "$(echo "$output" | "$JSONCHECK" '.tensors[0].meta.fps')" = 12 ]
+    fails_with 3 "$BIN/osp-encode" -m "$VAE" --start 17 "$TMP/s.mkv" -o "$TMP/never.msgpack"
+    [ ! -e "$TMP/never.msgpack" ]
+}
+
+@test "chunked decode hands frames to the writers as chunks finish" {
+    "$MKVIDEO" "$TMP/long.mkv" 33 48 32 ffv1
+    "$BIN/osp-encode" -m "$VAE" --mode mean "$TMP/long.mkv" -o "$TMP/lat.msgpack"
+    [ "$(shape_of "$TMP/lat.msgpack")" = "[1,4,9,4,6]" ]
+    mkdir "$TMP/f"
+    run "$BIN/osp-decode" -m "$VAE" --chunk-frames 3 "$TMP/lat.msgpack" -o "$TMP/f/%03d.png"
+    assert_success
+    [ "$(ls "$TMP/f" | wc -l)" = 33 ]
+    [ -e "$TMP/f/000.png" ] && [ -e "$TMP/f/032.png" ]
+    "$BIN/osp-decode" -m "$VAE" --chunk-frames 3 --codec ffv1 "$TMP/lat.msgpack" -o "$TMP/c.mkv"
+    "$BIN/osp-decode" -m "$VAE" --chunk-frames 3 "$TMP/lat.msgpack" -o "$TMP/c.msgpack"
+    "$BIN/osp-decode" -m "$VAE" "$TMP/lat.msgpack" -o "$TMP/whole.msgpack"
+    # the video file holds exactly the PNG frames (lossless, PSNR capped at 100)
+    run "$BIN/osp-eval" --metrics psnr --format json "$TMP/f" "$TMP/c.mkv"
+    assert_success
+    [ "$(echo "$output" | "$JSONCHECK" '.metrics.psnr.mean')" = 100 ]
+    # ... which are the chunked stream's frames up to 8-bit rounding, not
+    # the unchunked decode's
+    run "$BIN/osp-eval" --metrics psnr --format json "$TMP/f" "$TMP/c.msgpack"
+    near "$(echo "$output" | "$JSONCHECK" '.metrics.psnr.mean')" 70 25
+    run "$BIN/osp-eval" --metrics psnr --format json "$TMP/f" "$TMP/whole.msgpack"
+    near "$(echo "$output" | "$JSONCHECK" '.metrics.psnr.mean')" 20 20
+
+    # a frame that cannot be written stops the run, and the frames written
+    # before it are removed again
+    mkdir -p "$TMP/g/005.png"
+    fails_with 5 "$BIN/osp-decode" -m "$VAE" --chunk-frames 3 "$TMP/lat.msgpack" -o "$TMP/g/%03d.png"
+    [ "$(ls "$TMP/g")" = 005.png ]
+}
+
+@test "bad models, latents, media and output paths: one line, exit code, no file" {
+    "$BIN/osp-encode" -m "$VAE" "$TMP/video.msgpack" > "$TMP/lat.msgpack"
+    weights=diffusion_pytorch_model.safetensors
+    for m in trunc json shape config none; do cp -r "$VAE" "$TMP/m-$m"; done
+    head -c 1000 "$VAE/$weights" > "$TMP/m-trunc/$weights"
+    echo '{"hidden_size": ' > "$TMP/m-json/config.json"
+    "$TEST_BUILD/tests/tools/mkevalinput" reshape "$VAE/$weights" \
+        decoder.conv_out.conv.weight "$TMP/m-shape/$weights"
+    sed -i 's/"hidden_size": 32/"hidden_size": 64/' "$TMP/m-config/config.json"
+    rm "$TMP/m-none/$weights"
+    for m in trunc json shape config none; do
+        fails_with 3 "$BIN/osp-encode" -m "$TMP/m-$m" "$TMP/video.msgpack" -o "$TMP/o.msgpack"
+        fails_with 3 "$BIN/osp-decode" -m "$TMP/m-$m" "$TMP/lat.msgpack" -o "$TMP/o.mp4"
+    done
+    fails_with 3 "$BIN/osp-encode" -m "$TMP/m-shape" "$TMP/video.msgpack"
+    [[ $stderr == *"decoder.conv_out.conv.weight' has shape [2592], expected [3, 32, 3, 3, 3]"* ]]
+
+    # latents: 8 channels, rank 4, a truncated stream
+    "$MKSTREAM" convert "$FIXTURES/vae/video/expected.safetensors" "$TMP/c8.msgpack" moments=latent
+    "$MKSTREAM" convert "$FIXTURES/vae/inflate/vae2d_subset.safetensors" "$TMP/r4.msgpack" \
+        decoder.conv_in.weight=latent
+    head -c 100 "$TMP/lat.msgpack" > "$TMP/trunc.msgpack"
+    for bad in c8 r4 trunc; do
+        fails_with 3 "$BIN/osp-decode" -m "$VAE" "$TMP/$bad.msgpack" -o "$TMP/o.mp4"
+        fails_with 3 "$BIN/osp-decode" -m "$VAE" "$TMP/$bad.msgpack" -o "$TMP/o-%d.png"
+    done
+
+    # media: zero-length and garbage video, a PNG that is not one
+    : > "$TMP/empty.mp4"
+    printf 'garbage' > "$TMP/bad.png"
+    for bad in empty.mp4 bad.png; do
+        fails_with 3 "$BIN/osp-encode" -m "$VAE" "$TMP/$bad" -o "$TMP/o.msgpack"
+    done
+
+    # an output in a missing folder
+    fails_with 5 "$BIN/osp-encode" -m "$VAE" "$TMP/video.msgpack" -o "$TMP/nodir/o.msgpack"
+    for out in o.mp4 o.msgpack o-%d.png; do
+        fails_with 5 "$BIN/osp-decode" -m "$VAE" "$TMP/lat.msgpack" -o "$TMP/nodir/$out"
+    done
+    "$BIN/osp-encode" -m "$VAE" --frames 1 "$TMP/video.msgpack" > "$TMP/lat1.msgpack"
+    fails_with 5 "$BIN/osp-decode" -m "$VAE" "$TMP/lat1.msgpack" -o "$TMP/nodir/o.png"
+    [ -z "$(ls "$TMP" | grep '^o')" ]
+    [ ! -e "$TMP/nodir" ]
+}

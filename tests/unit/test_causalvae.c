@@ -305,6 +305,63 @@ TEST(temporal_chunking)
     osp_vae_free(v);
 }
 
+/* Records what osp_vae_decode_each hands out, and assembles it. */
+typedef struct pieces {
+    int calls, fail_at;
+    int64_t first[16], len[16];
+    osp_tensor *all; /* [1, 3, 33, 32, 32] */
+} pieces;
+
+static osp_status record(void *ctx, osp_tensor *frames, int64_t first)
+{
+    pieces *p = ctx;
+    if (p->calls == p->fail_at)
+        return osp_error(OSP_ERR_IO, "sink refused piece %d", p->calls);
+    if (p->calls < 16) {
+        p->first[p->calls] = first;
+        p->len[p->calls] = frames->shape[2];
+    }
+    p->calls++;
+    osp_tensor *dst = osp_view_slice(p->all, 2, first, first + frames->shape[2], 1);
+    osp_tensor *src = osp_contiguous(frames);
+    for (int64_t c = 0; c < 3; c++)
+        for (int64_t t = 0; t < frames->shape[2]; t++)
+            for (int64_t i = 0; i < 32 * 32; i++)
+                osp_f32(p->all)[dst->offset + (c * 33 + t) * 32 * 32 + i] =
+                    osp_f32(src)[(c * frames->shape[2] + t) * 32 * 32 + i];
+    return OSP_OK;
+}
+
+TEST(decode_each_hands_out_finished_frames)
+{
+    osp_vae *v = load("vae/model");
+    if (!v)
+        return;
+    osp_tensor *mean = NULL, *logvar = NULL;
+    CHECK(osp_vae_posterior(osp_vae_encode(v, synthetic_clip(33), NULL), &mean, &logvar) == 0);
+    int64_t shape[] = {1, 3, 33, 32, 32};
+    /* 9 latents in chunks of 5 sharing 1: chunks at latents 0, 3, 4, i.e.
+     * frames 0, 12, 16; frames 0-11 are final once the second chunk is
+     * decoded, 12-15 once the third is, the rest at the end. */
+    osp_vae_chunking d5 = {5, 1};
+    pieces p = {.fail_at = -1, .all = osp_tensor_zeros(OSP_F32, 5, shape, OSP_DEVICE_CPU)};
+    CHECK(osp_vae_decode_each(v, mean, NULL, &d5, record, &p) == OSP_OK);
+    CHECK(p.calls == 3);
+    CHECK(p.first[0] == 0 && p.len[0] == 12 && p.first[1] == 12 && p.len[1] == 4 &&
+          p.first[2] == 16 && p.len[2] == 17);
+    CHECK(test_max_abs_diff(p.all, osp_vae_decode_chunked(v, mean, NULL, &d5)) == 0);
+    /* Unchunked: the whole clip in one call, equal to the plain decode. */
+    pieces one = {.fail_at = -1, .all = osp_tensor_zeros(OSP_F32, 5, shape, OSP_DEVICE_CPU)};
+    CHECK(osp_vae_decode_each(v, mean, NULL, NULL, record, &one) == OSP_OK);
+    CHECK(one.calls == 1 && one.len[0] == 33);
+    CHECK(test_max_abs_diff(one.all, osp_vae_decode(v, mean, NULL)) == 0);
+    /* A sink error stops the decode and comes back unchanged. */
+    pieces refuse = {.fail_at = 1, .all = osp_tensor_zeros(OSP_F32, 5, shape, OSP_DEVICE_CPU)};
+    CHECK(osp_vae_decode_each(v, mean, NULL, &d5, record, &refuse) == OSP_ERR_IO);
+    CHECK(refuse.calls == 1);
+    osp_vae_free(v);
+}
+
 int main(void)
 {
     RUN(video_9_frames);
@@ -315,5 +372,6 @@ int main(void)
     RUN(bad_configs_are_rejected_clearly);
     RUN(bad_inputs_are_rejected);
     RUN(temporal_chunking);
+    RUN(decode_each_hands_out_finished_frames);
     return test_summary();
 }
