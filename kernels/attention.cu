@@ -4,7 +4,8 @@
  * head dims and the backward take the GEMM path in
  * backend/cuda/cuda_attention.c.
  *
- * One thread per query row, BQ rows per block: the thread keeps its scaled
+ * One thread per query row, BQ rows per block (128, or 32 for short query
+ * sequences such as the temporal attention's 17 frames): the thread keeps its scaled
  * q row and output accumulator in registers; the block stages BK keys and
  * values at a time in shared memory (every thread reads the same key, a
  * broadcast). Per tile: scores s_j = q·k_j + mask, new running max m',
@@ -13,14 +14,13 @@
  * NaN, as on the CPU. */
 #include "common.cuh"
 
-#define BQ 128
 #define BK 32
 
 struct mask_steps {
     int64_t st[4];
 };
 
-template <int D>
+template <int D, int BQ>
 __global__ void __launch_bounds__(BQ)
 flash_forward(const float *__restrict__ q, const float *__restrict__ k,
               const float *__restrict__ v, const float *__restrict__ mask, mask_steps ms,
@@ -105,18 +105,24 @@ extern "C" osp_status cu_flash_attention(const osp_node *n, const float *q, cons
     mask_steps ms = {{0, 0, 0, 0}};
     for (int i = 0; mask && i < 4; i++)
         ms.st[i] = mask_step[i];
-    int64_t q_tiles = (Lq + BQ - 1) / BQ, blocks = B * H * q_tiles;
+    if (D != 64 && D != 72)
+        return cu_fail(n, OSP_ERR_RUNTIME, "flash attention", "head dim has no kernel instance");
+    bool short_q = Lq <= 32;
+    int bq = short_q ? 32 : 128;
+    int64_t q_tiles = (Lq + bq - 1) / bq, blocks = B * H * q_tiles;
     if (blocks == 0)
         return OSP_OK;
     if (blocks > INT32_MAX)
         return cu_fail(n, OSP_ERR_RUNTIME, "flash attention", "too many heads and query rows");
-    if (D == 64)
-        flash_forward<64><<<(unsigned)blocks, BQ, 0, cu_stream()>>>(q, k, v, mask, ms, o, H, Lq,
-                                                                    Lk, q_tiles, scale);
-    else if (D == 72)
-        flash_forward<72><<<(unsigned)blocks, BQ, 0, cu_stream()>>>(q, k, v, mask, ms, o, H, Lq,
-                                                                    Lk, q_tiles, scale);
+    unsigned grid = (unsigned)blocks;
+    cudaStream_t s = cu_stream();
+    if (D == 64 && short_q)
+        flash_forward<64, 32><<<grid, 32, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+    else if (D == 64)
+        flash_forward<64, 128><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+    else if (short_q)
+        flash_forward<72, 32><<<grid, 32, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
     else
-        return cu_fail(n, OSP_ERR_RUNTIME, "flash attention", "head dim has no kernel instance");
+        flash_forward<72, 128><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
     return CU_LAUNCHED(n, "flash attention kernel");
 }
