@@ -14,6 +14,8 @@
 #   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN);
 #   one Latte XL/122 forward at batch 2 (= one guided sampling step),
 #     random f32 weights written to $GPU_LATTE_DIR, with MFU;
+#   the same GEMM, attention and conv3d shapes in PyTorch on the same GPU
+#     (bench/gpu/torch_gpu.py), when the image has torch with CUDA;
 #   one VAE decode of a 17x64x64 latent (65x512x512 video) through
 #     osp-decode --device cuda, when a python with torch and safetensors is
 #     there to write release-config random weights (bench/torch_vae.py).
@@ -95,6 +97,15 @@ bench gemm
 peak=$(awk -F'|' '/GEMM bf16/ { gsub(/ /, "", $5); print $5 }' "$rows")
 bench attention
 bench conv3d
+# PyTorch on the same GPU and shapes, when the image has it with CUDA
+if "$python" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+    echo "gpu.sh: torch_gpu.py" | tee -a "$log"
+    "$python" bench/gpu/torch_gpu.py 2>>"$log" | tee -a "$log" >>"$rows" ||
+        echo "| torch_gpu.py failed (see bench.log) | | | | |" >>"$rows"
+else
+    echo "| PyTorch reference: skipped (no python with CUDA torch) | | | | |" >>"$rows"
+fi
+
 # The XL/122 release config (LanguageBind/Open-Sora-Plan-v1.0.0 65x512x512).
 cat >"$out/xl122_config.json" <<'JSON'
 {"_class_name": "LatteT2V", "activation_fn": "gelu-approximate",
