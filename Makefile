@@ -10,6 +10,11 @@ WARN := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Ilibosp -Ilibosp/core -Itools $(WARN) \
                -DOSP_VERSION='"$(VERSION)"'
 LDLIBS := -lmsgpackc -lcjson -lopenblas -lpng -lavformat -lavcodec -lswscale -lavutil -lm -lpthread
+# OpenMPI (osp-train's data parallelism, libosp/train/dist.c), as its
+# compiler wrapper reports it.
+MPI_CFLAGS := $(shell mpicc --showme:compile)
+BASE_CFLAGS += $(MPI_CFLAGS)
+LDLIBS += $(shell mpicc --showme:link)
 BUILD := build
 BIN := bin
 SAN ?=
@@ -104,6 +109,12 @@ test-cuda:
 	$(MAKE) CUDA=1 test-cuda
 endif
 
+# The GPU benchmark program bench/gpu.sh runs (CUDA builds only).
+$(BUILD)/bench/gpu_bench: bench/gpu/gpu_bench.c bench/bench_util.c $(BUILD)/libosp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibench $(LDFLAGS) -o $@ bench/gpu/gpu_bench.c \
+	  bench/bench_util.c $(BUILD)/libosp.a $(LDLIBS)
+
 $(BUILD)/tests/cuda/%: tests/cuda/%.c $(TEST_HELPER_OBJ) $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) \
@@ -117,7 +128,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 # The library is instrumented once into an archive, so each fuzzer links
 # only the objects it uses; UB aborts so libFuzzer records it as a crash.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -Ilibosp -Ilibosp/core \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fopenmp -Ilibosp -Ilibosp/core $(MPI_CFLAGS) \
                -fsanitize=address,undefined -fno-sanitize-recover=undefined
 fuzz: $(FUZZERS)
 build-fuzz/%.o: %.c

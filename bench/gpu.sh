@@ -52,7 +52,7 @@ echo "gpu.sh: device: ${device:-unknown}; $(date -u '+%Y-%m-%d %H:%M UTC')"
 
 echo "gpu.sh: building (make CUDA=1, log $out/build.log)"
 if ! make -j"$jobs" CUDA=1 BUILD=$build BIN=$bin all tests $build/tests/cuda/parity \
-    >"$out/build.log" 2>&1; then
+    $build/bench/gpu_bench >"$out/build.log" 2>&1; then
     tail -n 30 "$out/build.log"
     echo "gpu.sh: the CUDA build failed"
     exit 1
@@ -79,18 +79,11 @@ fi
 
 [ "${GPU_SKIP_BENCH:-0}" = 1 ] && exit 0
 
-# The bench program links the CUDA build's library (flags as the Makefile's).
-libs=$(sed -n 's/^LDLIBS := //p' Makefile)
-cc -std=c11 -D_GNU_SOURCE -O2 -fopenmp -Ilibosp -Ilibosp/core -Ibench -Wall -Wextra \
-    -o $build/gpu_bench bench/gpu/gpu_bench.c bench/bench_util.c $build/libosp.a $libs \
-    -L/usr/local/cuda/lib64 -lcudart -lcublas -lcublasLt -lcudnn -lstdc++ >>"$log" 2>&1 ||
-    { tail -n 20 "$log"; echo "gpu.sh: gpu_bench did not build"; exit 1; }
-
 rows=$out/rows.md
 : >"$rows"
 bench() { # bench ARGS...: rows to $rows, everything to the log
     echo "gpu.sh: gpu_bench $*" | tee -a "$log"
-    "$build/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
+    "$build/bench/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
         echo "| gpu_bench $1 failed (see bench.log) | | | | |" >>"$rows"
 }
 bench gemm
