@@ -1,5 +1,6 @@
 /* osp-train — training stages. `osp-train dit` trains the LatteT2V
- * transformer on prepared features (libosp/train/dit_train.h); this file
+ * transformer on prepared features (libosp/train/dit_train.h), on one
+ * process or data-parallel under mpirun (libosp/train/dist.h); this file
  * only parses options, wires the metrics output and the stop signals. */
 #include <signal.h>
 #include <stdio.h>
@@ -76,8 +77,15 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+    osp_dist dist;
+    if (osp_dist_init(&dist, &argc, &argv)) {
+        fprintf(stderr, "osp-train: %s\n", osp_error_message());
+        return OSP_ERR_RUNTIME;
+    }
     cli_common common;
     cli_parse(&tool, argc, argv, &common);
+    if (dist.rank > 0) /* rank 0 speaks for the run */
+        osp_log_set_level(OSP_LOG_ERROR);
     if (strcmp(common.argv[0], "dit") != 0)
         cli_usage_error("unknown stage '%s': this version trains `dit` (the VAE stage is not "
                         "built yet)", common.argv[0]);
@@ -85,8 +93,8 @@ int main(int argc, char **argv)
         cli_usage_error("dit needs --data PATH and --run DIR (see --help)");
     if (common.device != OSP_DEVICE_CPU)
         osp_log_warn("the trainer runs on the CPU in this version");
-    FILE *metrics = stdout;
-    if (common.output && !(metrics = fopen(common.output, "a"))) {
+    FILE *metrics = dist.rank > 0 ? NULL : stdout;
+    if (metrics && common.output && !(metrics = fopen(common.output, "a"))) {
         osp_log_error("%s: cannot open for appending", common.output);
         return OSP_ERR_IO;
     }
@@ -103,16 +111,20 @@ int main(int argc, char **argv)
         .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip, .ema = opt_ema,
         .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
         .keep = opt_keep, .resume = opt_resume, .metrics = metrics, .stop = &stop_requested,
+        .dist = &dist,
     };
     bool busy = false;
     osp_status st = osp_dit_train(&o, &busy);
-    bool to_file = metrics != stdout;
+    bool to_file = metrics && metrics != stdout;
     int closed = to_file ? fclose(metrics) : fflush(stdout);
     if (closed != 0 && !st)
         st = osp_error(OSP_ERR_IO, "%s: write error", to_file ? common.output : "stdout");
     if (st) {
+        int code = busy ? EXIT_BUSY : (int)st;
         osp_log_error("%s", osp_error_message());
-        return busy ? EXIT_BUSY : (int)st;
+        osp_dist_abort(&dist, code); /* the other ranks would wait forever */
+        return code;
     }
+    osp_dist_finalize(&dist);
     return 0;
 }

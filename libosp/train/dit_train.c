@@ -22,6 +22,8 @@
 
 typedef struct trainer {
     const osp_dit_train_opts *o;
+    osp_dist dist; /* a copy of o->dist, or rank 0 of 1 */
+    bool lead;     /* rank 0: owns the run folder, logs */
     osp_train_run run;
     int64_t start_step, batch, accum;
     uint64_t seed;
@@ -98,7 +100,7 @@ static char *join(const char *a, const char *b)
 static char *state_json(const trainer *tr, int64_t step)
 {
     const osp_dit_train_opts *o = tr->o;
-    int64_t samples = step * tr->accum * tr->batch, n = (int64_t)tr->data.n;
+    int64_t samples = step * tr->accum * tr->batch * tr->dist.size, n = (int64_t)tr->data.n;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "global_step", (double)step);
     cJSON_AddNumberToObject(j, "epoch", (double)(samples / n));
@@ -117,7 +119,7 @@ static char *state_json(const trainer *tr, int64_t step)
     cJSON_AddNumberToObject(j, "weight_decay", o->adamw.weight_decay);
     cJSON_AddNumberToObject(j, "max_grad_norm", o->max_grad_norm);
     cJSON_AddNumberToObject(j, "ema_decay", tr->ema_decay);
-    cJSON_AddNumberToObject(j, "world_size", 1);
+    cJSON_AddNumberToObject(j, "world_size", tr->dist.size);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text)
@@ -159,6 +161,12 @@ static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
         st = state_int(j, file, "batch", 1, &tr->batch);
     if (!st)
         st = state_int(j, file, "accumulation", 1, &tr->accum);
+    int64_t world = 0;
+    if (!st)
+        st = state_int(j, file, "world_size", 1, &world);
+    if (!st && world != tr->dist.size)
+        st = osp_error(OSP_ERR_USAGE, "%s: the run used %lld processes, this one %d (the data "
+                       "order depends on it)", file, (long long)world, tr->dist.size);
     const cJSON *ema = j ? cJSON_GetObjectItemCaseSensitive(j, "ema_decay") : NULL;
     if (!st && ema && !(cJSON_IsNumber(ema) && ema->valuedouble >= 0 && ema->valuedouble < 1))
         st = osp_error(OSP_ERR_DATA, "%s: `ema_decay` is not a number in [0, 1)", file);
@@ -244,7 +252,14 @@ static osp_status setup(trainer *tr, bool *busy)
     tr->accum = o->accum;
     tr->seed = o->seed;
     tr->ema_decay = o->ema;
-    if (osp_train_run_open(&tr->run, o->run, busy) || osp_train_run_latest(&tr->run, &tr->start_step))
+    /* rank 0 takes the lock and finds the latest checkpoint; the others
+     * only read the folder */
+    if (tr->lead && (osp_train_run_open(&tr->run, o->run, busy) ||
+                     osp_train_run_latest(&tr->run, &tr->start_step)))
+        return osp_error_code();
+    if (!tr->lead && !(tr->run.dir = strdup(o->run)))
+        return osp_error_nomem("path", strlen(o->run));
+    if (osp_dist_bcast_i64(&tr->dist, &tr->start_step, 1))
         return osp_error_code();
     char *ckpt = NULL;
     if (tr->start_step > 0) {
@@ -317,7 +332,8 @@ static void teardown(trainer *tr)
 /* ---- steps ---- */
 
 typedef struct step_stats {
-    double loss, mse, vb, grad_norm, lr, seconds;
+    double loss, mse, vb; /* together: one all-reduce */
+    double grad_norm, lr, seconds;
 } step_stats;
 
 static double lr_at(const osp_dit_train_opts *o, int64_t step)
@@ -340,7 +356,8 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
         osp_pool_push();
         osp_dit_batch b;
         osp_diffusion_terms terms = {.mse = mse, .vb = vb};
-        st = osp_dit_sampler_batch(&tr->sampler, (step - 1) * tr->accum + a, &b, t);
+        int64_t k = ((step - 1) * tr->accum + a) * tr->dist.size + tr->dist.rank;
+        st = osp_dit_sampler_batch(&tr->sampler, k, &b, t);
         st = st ? st : osp_dit_micro_step(tr->model, &tr->sched, &b, 1.0 / (double)tr->accum,
                                           &terms);
         for (int64_t i = 0; !st && i < B; i++) {
@@ -358,11 +375,16 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
     s->loss /= (double)tr->accum;
     s->mse /= (double)(tr->accum * B);
     s->vb /= (double)(tr->accum * B);
+    if (osp_dist_mean_f64(&tr->dist, &s->loss, 3)) /* loss, mse, vb */
+        return osp_error_code();
     osp_tensor **grads = malloc(tr->params.n * sizeof *grads);
     if (!grads)
         return osp_error_nomem("gradient list", tr->params.n * sizeof *grads);
-    for (size_t i = 0; i < tr->params.n; i++)
+    for (size_t i = 0; i < tr->params.n; i++) {
         grads[i] = tr->params.tensors[i]->grad;
+        if (!st && grads[i])
+            st = osp_dist_mean_f32(&tr->dist, osp_f32(grads[i]), (size_t)osp_numel(grads[i]));
+    }
     s->grad_norm = osp_clip_grad_norm(grads, tr->params.n, tr->o->max_grad_norm);
     s->lr = lr_at(tr->o, step);
     st = isfinite(s->loss) ? osp_adamw_step(&tr->opt, tr->params.tensors, grads, s->lr)
@@ -379,16 +401,17 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
 static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
 {
     FILE *f = tr->o->metrics;
-    if (!f)
+    if (!f || !tr->lead)
         return;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    int64_t samples = step * tr->accum * tr->batch;
+    int64_t samples = step * tr->accum * tr->batch * tr->dist.size;
     fprintf(f, "{\"step\": %" PRId64 ", \"epoch\": %" PRId64 ", \"loss\": %.9g, \"mse\": %.9g, "
                "\"vb\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"samples_per_s\": %.4g, "
                "\"max_rss_mb\": %.1f}\n",
             step, samples / (int64_t)tr->data.n, s->loss, s->mse, s->vb, s->lr, s->grad_norm,
-            (double)(tr->batch * tr->accum) / fmax(s->seconds, 1e-9), ru.ru_maxrss / 1024.0);
+            (double)(tr->batch * tr->accum * tr->dist.size) / fmax(s->seconds, 1e-9),
+            ru.ru_maxrss / 1024.0);
     fflush(f);
 }
 
@@ -432,7 +455,10 @@ static osp_status save(trainer *tr, int64_t step)
 
 osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
 {
-    trainer tr = {.o = o, .run = {.lock_fd = -1}};
+    trainer tr = {.o = o, .run = {.lock_fd = -1}, .dist = {.rank = 0, .size = 1}};
+    if (o->dist)
+        tr.dist = *o->dist;
+    tr.lead = tr.dist.rank == 0;
     double start = now();
     osp_status st = setup(&tr, busy);
     int64_t step = tr.start_step;
@@ -445,7 +471,7 @@ osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
                      (long long)step, (long long)o->max_steps, tr.data.n,
                      tr.data.n_img ? " (joint images)" : "");
     osp_progress bar;
-    osp_progress_start(&bar, "train", st ? 0 : o->max_steps - step);
+    osp_progress_start(&bar, "train", st || !tr.lead ? 0 : o->max_steps - step);
     while (!st && step < o->max_steps) {
         step_stats s;
         if ((st = train_step(&tr, step + 1, &s)))
@@ -453,15 +479,16 @@ osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
         step++;
         log_metrics(&tr, step, &s);
         osp_progress_step(&bar, 1);
-        bool stopping = (o->stop && *o->stop) ||
-                        (o->time_budget > 0 && now() - start >= o->time_budget);
-        if (step % o->checkpoint_every == 0 || step == o->max_steps || stopping) {
+        bool signalled = osp_dist_any(&tr.dist, o->stop && *o->stop);
+        bool stopping = signalled || osp_dist_any(&tr.dist, o->time_budget > 0 &&
+                                                                now() - start >= o->time_budget);
+        if (tr.lead && (step % o->checkpoint_every == 0 || step == o->max_steps || stopping)) {
             if ((st = save(&tr, step)))
                 break;
         }
         if (stopping) {
             osp_log_info("stopping at step %lld (%s)", (long long)step,
-                         o->stop && *o->stop ? "signal" : "time budget");
+                         signalled ? "signal" : "time budget");
             break;
         }
     }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "train/adamw.h"
+#include "train/dist.h"
 
 typedef struct osp_dit_train_opts {
     const char *init; /* model folder to start from (unused when resuming) */
@@ -41,6 +42,11 @@ typedef struct osp_dit_train_opts {
     int64_t checkpoint_every, keep; /* keep 0: all checkpoints */
     bool resume;             /* continue from the latest checkpoint, if any */
     FILE *metrics;           /* one JSON object per step, or NULL */
+    /* NULL, or the ranks of a data-parallel run: rank r takes micro-batch
+     * k·R + r of the sample stream (batch = clips per rank), gradients and
+     * metrics are averaged, only rank 0 locks and writes the run folder;
+     * the result equals one process with R times the batch */
+    const osp_dist *dist;
     /* set asynchronously (SIGINT, SIGTERM): finish the step, checkpoint,
      * return OSP_OK */
     volatile sig_atomic_t *stop;

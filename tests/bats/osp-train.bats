@@ -258,3 +258,22 @@ CONF
     assert_success
     [ ! -d "$d/runs/stage3/checkpoint-2" ]
 }
+
+@test "mpirun -np 2 trains as one process with twice the batch; resume keeps the count" {
+    command -v mpirun > /dev/null || skip "no mpirun"
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    mpirun --oversubscribe -np 2 "$BIN/osp-train" dit -q --threads 1 -m "$MODEL" \
+        --data "$FEATS" --run "$TMP/dp" --batch 1 --lr 1e-3 --max-steps 6 > "$TMP/dp.jsonl"
+    train "$TMP/one" --max-steps 6 > "$TMP/one.jsonl"
+    # rank 0 alone reports; the losses agree within float tolerance
+    [ "$(wc -l < "$TMP/dp.jsonl")" -eq 6 ]
+    paste -d'\n' "$TMP/dp.jsonl" "$TMP/one.jsonl" | sed -E 's/.*"loss": ([^,]*),.*/\1/' |
+        awk 'NR % 2 { a = $1; next } { d = a - $1; if (d < 0) d = -d
+                                       if (d > 1e-5 * $1) { print NR / 2 ": " a " vs " $1; bad = 1 } }
+             END { exit bad }'
+    run "$JSONCHECK" .world_size < "$TMP/dp/checkpoint-6/train_state.json"
+    assert_output 2
+    fails_with 2 "$BIN/osp-train" dit -q -m "$MODEL" --data "$FEATS" --run "$TMP/dp" --resume \
+        --max-steps 7
+    stderr_has "processes"
+}

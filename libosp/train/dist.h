@@ -1,0 +1,34 @@
+/* dist.h — data parallelism over MPI for the CPU trainer (spec/training.md
+ * §5): `mpirun -np R osp-train ...`. A process that mpirun started (its
+ * environment has OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK) joins
+ * MPI_COMM_WORLD; any other is rank 0 of 1 and makes no MPI call, so a
+ * plain run needs no MPI runtime. Gradients are averaged with
+ * MPI_Allreduce (MPI_IN_PLACE, MPI_FLOAT, MPI_SUM, then x 1/R). */
+#ifndef OSP_TRAIN_DIST_H
+#define OSP_TRAIN_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct osp_dist {
+    int rank, size;
+    bool mpi; /* MPI was initialised */
+} osp_dist;
+
+osp_status osp_dist_init(osp_dist *d, int *argc, char ***argv);
+void osp_dist_finalize(osp_dist *d);
+
+/* x ← the mean of x over the ranks. */
+osp_status osp_dist_mean_f32(const osp_dist *d, float *x, size_t n);
+osp_status osp_dist_mean_f64(const osp_dist *d, double *x, size_t n);
+/* true when flag is set on any rank. */
+bool osp_dist_any(const osp_dist *d, bool flag);
+/* Rank 0's values of x[0..n-1] on every rank. */
+osp_status osp_dist_bcast_i64(const osp_dist *d, int64_t *x, int n);
+/* Ends every rank with `code` (MPI_Abort), or returns when alone. */
+void osp_dist_abort(const osp_dist *d, int code);
+
+#endif
