@@ -103,8 +103,15 @@ static void probe(void)
             if (synced_backend.kernels[op])
                 synced_backend.kernels[op] = run_synced;
     }
-    osp_register_allocator(OSP_DEVICE_CUDA, cu_alloc);
     probed = 1;
+}
+
+/* Device tensors can be created before anything asks for the backend (a
+ * library user's osp_to_device): the allocator is there from load time and
+ * probes the device on its first call. */
+__attribute__((constructor)) static void register_allocator(void)
+{
+    osp_register_allocator(OSP_DEVICE_CUDA, cu_alloc);
 }
 
 const osp_backend *osp_backend_cuda(void)

@@ -73,6 +73,10 @@ osp_cuda_memory osp_cuda_memory_stats(void) { return stats; }
 
 osp_storage *cu_alloc(size_t nbytes)
 {
+    if (!osp_cuda_available()) {
+        osp_error(OSP_ERR_RUNTIME, "CUDA: no usable device (%s)", osp_cuda_unavailable_reason());
+        return NULL;
+    }
     size_t size;
     int cls = size_class(nbytes, &size);
     if (cls < 0) {
