@@ -3,8 +3,8 @@
  * 1, 2 and 3 spatial dims (1-D runs as 2-D with a unit height); CPU
  * reference: cpu_conv.c. float32 NCDHW tensors; TF32 only when enabled
  * (cuda.h), since cuDNN's default math would use it on Ampere and later.
- * Algorithms come from cuDNN's heuristics (the first that succeeds within
- * WORKSPACE_LIMIT); the workspace is taken from the caching allocator. The
+ * Algorithms come from cuDNN's heuristics (tried in their order, within
+ * WORKSPACE_LIMIT, until one runs); workspaces come from the caching allocator. The
  * bias is added (and its gradient summed) by our own kernels.
  * cuDNN's legacy API counts elements in 32 bits: a tensor of 2^31 or more
  * elements is refused with a message (tile or chunk the input). */
@@ -126,28 +126,37 @@ done:
     return st;
 }
 
-/* Picks the first algorithm of a heuristic list that succeeded and fits
- * WORKSPACE_LIMIT; sets *algo and *ws, or fails naming the op. */
-#define PICK(n, perf, count, algo, ws)                                          \
-    do {                                                                        \
-        int i_ = 0;                                                             \
-        while (i_ < (count) && ((perf)[i_].status != CUDNN_STATUS_SUCCESS ||    \
-                                (perf)[i_].memory > WORKSPACE_LIMIT))           \
-            i_++;                                                               \
-        if (i_ == (count)) {                                                    \
-            st = cu_fail((n), OSP_ERR_RUNTIME, "cuDNN", "no algorithm fits");   \
-            goto done;                                                          \
-        }                                                                       \
-        (algo) = (perf)[i_].algo;                                               \
-        (ws) = (perf)[i_].memory;                                               \
+/* Runs `call` (which reads algo_, wsp_ and ws_) with each algorithm of a
+ * heuristic list that succeeded and fits WORKSPACE_LIMIT, in the list's
+ * order, until one runs: the heuristics can list an algorithm that then
+ * refuses the descriptors (CUDNN_STATUS_NOT_SUPPORTED). Sets st and jumps
+ * to done on failure. The workspace is released once the call is queued
+ * (the allocator is stream-ordered). */
+#define RUN_ALGOS(n, perf, count, call)                                                \
+    do {                                                                               \
+        cudnnStatus_t last_ = CUDNN_STATUS_NOT_SUPPORTED;                              \
+        for (int i_ = 0; i_ < (count) && last_ != CUDNN_STATUS_SUCCESS; i_++) {        \
+            if ((perf)[i_].status != CUDNN_STATUS_SUCCESS ||                           \
+                (perf)[i_].memory > WORKSPACE_LIMIT)                                   \
+                continue;                                                              \
+            size_t ws_ = (perf)[i_].memory;                                            \
+            osp_storage *mem_ = ws_ ? cu_scratch(ws_) : NULL;                          \
+            if (ws_ && !mem_) {                                                        \
+                st = osp_error_code();                                                 \
+                goto done;                                                             \
+            }                                                                          \
+            void *wsp_ = mem_ ? mem_->data : NULL;                                     \
+            __typeof__((perf)[i_].algo) algo_ = (perf)[i_].algo;                       \
+            last_ = (call);                                                            \
+            osp_storage_release(mem_);                                                 \
+            if (last_ != CUDNN_STATUS_SUCCESS && last_ != CUDNN_STATUS_NOT_SUPPORTED)  \
+                break;                                                                 \
+        }                                                                              \
+        if (last_ != CUDNN_STATUS_SUCCESS) {                                           \
+            st = dnn_fail((n), "no cuDNN algorithm ran", last_);                       \
+            goto done;                                                                 \
+        }                                                                              \
     } while (0)
-
-/* A workspace of ws bytes (NULL storage when 0). */
-static osp_status workspace(size_t ws, osp_storage **s)
-{
-    *s = ws ? cu_scratch(ws) : NULL;
-    return ws && !*s ? osp_error_code() : OSP_OK;
-}
 
 /* in: x, w, bias?   out: y */
 osp_status cuda_conv(const osp_node *n)
@@ -158,24 +167,17 @@ osp_status cuda_conv(const osp_node *n)
     if (describe(n, n->in[0], n->in[1], n->out[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
-    osp_storage *ws_mem = NULL;
     cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS];
     int count = 0;
-    cudnnConvolutionFwdAlgo_t algo;
-    size_t ws;
     float one = 1.0f, zero = 0.0f;
     DNN_TRY(n, cudnnGetConvolutionForwardAlgorithm_v7(dnn, d.x, d.w, d.conv, d.y, MAX_ALGOS,
                                                       &count, perf));
-    PICK(n, perf, count, algo, ws);
-    if ((st = workspace(ws, &ws_mem)) != OSP_OK)
-        goto done;
-    DNN_TRY(n, cudnnConvolutionForward(dnn, &one, d.x, cu_f32(n->in[0]), d.w, cu_f32(n->in[1]),
-                                       d.conv, algo, ws_mem ? ws_mem->data : NULL, ws, &zero,
-                                       d.y, cu_f32(n->out[0])));
+    RUN_ALGOS(n, perf, count,
+              cudnnConvolutionForward(dnn, &one, d.x, cu_f32(n->in[0]), d.w, cu_f32(n->in[1]),
+                                      d.conv, algo_, wsp_, ws_, &zero, d.y, cu_f32(n->out[0])));
     if (cu_opt(n, 2))
         st = cu_add_channel_bias(n, cu_f32(n->out[0]), cu_opt(n, 2), d.batch, d.O, d.out_size);
 done:
-    osp_storage_release(ws_mem);
     desc_destroy(&d);
     return st;
 }
@@ -190,25 +192,18 @@ osp_status cuda_conv_backward_data(const osp_node *n)
     if (describe(n, gx, n->in[1], n->in[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
-    osp_storage *ws_mem = NULL;
     cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_ALGOS];
     int count = 0;
-    cudnnConvolutionBwdDataAlgo_t algo;
-    size_t ws;
     float one = 1.0f, zero = 0.0f;
     DNN_TRY(n, cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, d.w, d.y, d.conv, d.x, MAX_ALGOS,
                                                            &count, perf));
-    PICK(n, perf, count, algo, ws);
-    if ((st = workspace(ws, &ws_mem)) != OSP_OK)
-        goto done;
-    DNN_TRY(n, cudnnConvolutionBackwardData(dnn, &one, d.w, cu_f32(n->in[1]), d.y,
-                                            cu_f32(n->in[0]), d.conv, algo,
-                                            ws_mem ? ws_mem->data : NULL, ws, &zero, d.x,
-                                            cu_f32(gx)));
+    RUN_ALGOS(n, perf, count,
+              cudnnConvolutionBackwardData(dnn, &one, d.w, cu_f32(n->in[1]), d.y,
+                                           cu_f32(n->in[0]), d.conv, algo_, wsp_, ws_, &zero,
+                                           d.x, cu_f32(gx)));
     if (cu_opt(n, 2))
         st = cu_add_channel_bias(n, cu_f32(gx), cu_opt(n, 2), d.batch, d.C, d.in_size);
 done:
-    osp_storage_release(ws_mem);
     desc_destroy(&d);
     return st;
 }
@@ -221,11 +216,8 @@ osp_status cuda_conv_backward_weight(const osp_node *n)
     if (describe(n, n->in[1], gw, n->in[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
-    osp_storage *ws_mem = NULL;
     cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_ALGOS];
     int count = 0;
-    cudnnConvolutionBwdFilterAlgo_t algo;
-    size_t ws;
     float one = 1.0f, zero = 0.0f;
     if (osp_numel(n->in[0]) == 0 || osp_numel(n->in[1]) == 0) {
         st = cu_check(n, cudaMemsetAsync(cu_ptr(gw), 0, osp_nbytes(gw), cu_stream()), "zero gw");
@@ -236,17 +228,13 @@ osp_status cuda_conv_backward_weight(const osp_node *n)
     }
     DNN_TRY(n, cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn, d.x, d.y, d.conv, d.w,
                                                              MAX_ALGOS, &count, perf));
-    PICK(n, perf, count, algo, ws);
-    if ((st = workspace(ws, &ws_mem)) != OSP_OK)
-        goto done;
-    DNN_TRY(n, cudnnConvolutionBackwardFilter(dnn, &one, d.x, cu_f32(n->in[1]), d.y,
-                                              cu_f32(n->in[0]), d.conv, algo,
-                                              ws_mem ? ws_mem->data : NULL, ws, &zero, d.w,
-                                              cu_f32(gw)));
+    RUN_ALGOS(n, perf, count,
+              cudnnConvolutionBackwardFilter(dnn, &one, d.x, cu_f32(n->in[1]), d.y,
+                                             cu_f32(n->in[0]), d.conv, algo_, wsp_, ws_, &zero,
+                                             d.w, cu_f32(gw)));
     if (gb)
         st = cu_channel_sum(n, cu_f32(n->in[0]), cu_f32(gb), d.batch, d.O, d.out_size);
 done:
-    osp_storage_release(ws_mem);
     desc_destroy(&d);
     return st;
 }
