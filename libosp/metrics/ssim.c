@@ -1,7 +1,7 @@
 /* ssim.c — SSIM per frame (spec/eval.md section 3; metrics.h).
  *
  * The 11x11 window is the outer product of a 1-D Gaussian g, so each of
- * the five filtered planes (a, b, a^2, b^2, ab) is computed separably over
+ * the four filtered planes (a, b, a^2 + b^2, ab) is computed separably over
  * the valid region: every input row is filtered horizontally into a ring of
  * the last 11 such rows, and each output row is the vertical filter of the
  * ring, from which one row of the SSIM map is summed at once. g is
@@ -44,9 +44,12 @@ static void gaussian_window(double g[WIN])
         g[i] *= sum;
 }
 
-enum { SIG_A, SIG_B, SIG_AA, SIG_BB, SIG_AB, SIGNALS };
+/* The filtered signals. a^2 and b^2 enter the map only through
+ * s_aa + s_bb = F(a^2 + b^2) - mu_a^2 - mu_b^2, so they are filtered as
+ * one sum (equal up to rounding, ~1e-16). */
+enum { SIG_A, SIG_B, SIG_SQ, SIG_AB, SIGNALS };
 
-/* Scratch of one plane: the five signals of an input row (W each), a ring
+/* Scratch of one plane: the signals of an input row (W each), a ring
  * of WIN horizontally filtered rows and the vertically filtered output row
  * (SIGNALS x Wv each). */
 static size_t scratch_doubles(int64_t W)
@@ -54,20 +57,21 @@ static size_t scratch_doubles(int64_t W)
     return (size_t)(SIGNALS * W + WIN * SIGNALS * (W - 2 * HALF) + SIGNALS * (W - 2 * HALF));
 }
 
-/* out[j] = sum_k g[k] in[j + k] over j < n, mirrored taps added first. */
+/* out[j] = sum_k g[k] in[j + k] over j < n, mirrored taps added first
+ * (the taps written out, as in filter_column). */
 static inline void filter_row(const double *in, double *out, int64_t n, const double g[WIN])
 {
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) {
-        double s = g[HALF] * in[j + HALF];
-        for (int k = 0; k < HALF; k++)
-            s += g[k] * (in[j + k] + in[j + WIN - 1 - k]);
-        out[j] = s;
+        const double *x = in + j;
+        out[j] = g[5] * x[5] + g[0] * (x[0] + x[10]) + g[1] * (x[1] + x[9]) +
+                 g[2] * (x[2] + x[8]) + g[3] * (x[3] + x[7]) + g[4] * (x[4] + x[6]);
     }
 }
 
 /* out[j] = sum_k g[k] rows[k][o + j] over j < n, mirrored taps added first
- * (written out: a loop over k here keeps the compiler from vectorising). */
+ * (written out: a loop over k keeps the compiler from vectorising over j,
+ * or leaves one long chain of dependent adds). */
 static inline void filter_column(const double *const rows[WIN], int64_t o, double *out,
                                  int64_t n, const double g[WIN])
 {
@@ -97,8 +101,7 @@ static double ssim_plane(const float *pa, const float *pb, int64_t H, int64_t W,
             double a = ra[j], b = rb[j];
             s[SIG_A * W + j] = a;
             s[SIG_B * W + j] = b;
-            s[SIG_AA * W + j] = a * a;
-            s[SIG_BB * W + j] = b * b;
+            s[SIG_SQ * W + j] = a * a + b * b;
             s[SIG_AB * W + j] = a * b;
         }
         double *slot = ring + (r % WIN) * SIGNALS * Wv;
@@ -116,10 +119,10 @@ static double ssim_plane(const float *pa, const float *pb, int64_t H, int64_t W,
 #pragma omp simd reduction(+ : row_sum)
         for (int64_t j = 0; j < Wv; j++) {
             double mu_a = f[SIG_A * Wv + j], mu_b = f[SIG_B * Wv + j];
-            double s_aa = f[SIG_AA * Wv + j] - mu_a * mu_a, s_bb = f[SIG_BB * Wv + j] - mu_b * mu_b;
+            double mu_sq = mu_a * mu_a + mu_b * mu_b;
+            double s_sq = f[SIG_SQ * Wv + j] - mu_sq; /* s_aa + s_bb */
             double s_ab = f[SIG_AB * Wv + j] - mu_a * mu_b;
-            row_sum += ((2 * mu_a * mu_b + C1) * (2 * s_ab + C2)) /
-                       ((mu_a * mu_a + mu_b * mu_b + C1) * (s_aa + s_bb + C2));
+            row_sum += ((2 * mu_a * mu_b + C1) * (2 * s_ab + C2)) / ((mu_sq + C1) * (s_sq + C2));
         }
         total += row_sum;
     }
