@@ -180,14 +180,16 @@ static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
 
 /* ---- setup ---- */
 
-/* --config: RUN/.init-model holding a copy of that config.json and a link
+/* --config: RUN/.init-model-<rank> holding a copy of that config.json and a link
  * to the init weights, loaded like any model folder (the position tables
  * follow the new config). Returns the folder (malloc'd). */
 static char *stage_folder(trainer *tr)
 {
     const osp_dit_train_opts *o = tr->o;
     struct stat sb;
-    char *src = NULL, *real = NULL, *dir = join(o->run, ".init-model"), *link = NULL, *cfg = NULL;
+    char name[32], *src = NULL, *real = NULL, *link = NULL, *cfg = NULL;
+    snprintf(name, sizeof name, ".init-model-%d", tr->dist.rank); /* one per process */
+    char *dir = join(o->run, name);
     if (!dir || stat(o->init, &sb) != 0) {
         if (dir)
             osp_error(OSP_ERR_IO, "%s: %s", o->init, strerror(errno));

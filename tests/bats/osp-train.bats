@@ -276,4 +276,9 @@ CONF
     fails_with 2 "$BIN/osp-train" dit -q -m "$MODEL" --data "$FEATS" --run "$TMP/dp" --resume \
         --max-steps 7
     stderr_has "processes"
+    # every rank reads the --init weights into the --config model
+    mpirun --oversubscribe -np 2 "$BIN/osp-train" dit -q --threads 1 -m "$MODEL" \
+        --config "$MODEL/config.json" --data "$FEATS" --run "$TMP/dp2" --max-steps 1 > /dev/null
+    run ls -A "$TMP/dp2"
+    assert_output "$(printf '%s\n' checkpoint-1 lock)"
 }
