@@ -1,7 +1,8 @@
 #!/bin/sh
 # vae_bench.sh — osp-encode / osp-decode against the PyTorch CausalVideoVAE of
 # torch_vae.py on the CPU: same weights, same input, same thread count, runs
-# interleaved (osp, torch, torch, osp, ...), each run under the bench lock.
+# interleaved (osp, torch, torch, osp, ...), each osp/torch pair under one
+# hold of the bench lock.
 #
 #   bench/vae_bench.sh [T H W]        (default 17 256 256)
 #
@@ -42,38 +43,43 @@ trap 'rm -rf "$work"' EXIT
 
 # seconds of a whole osp run (wall and user+sys) and its peak RSS in MiB
 osp_run() {
-    flock "$lock" /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" \
         "$bin/$1" --threads "$threads" -m "$vae" "$2" -o "$3" ${4:-} 2>/dev/null
     awk '{ printf "%.1f %.1f %.0f\n", $1, $2 + $3, $4 / 1024 }' "$work/time"
 }
 # seconds of torch's forward call (wall and process CPU)
 torch_run() {
-    flock "$lock" "$python" "$here/torch_vae.py" "$1" -t "$threads" "$vae" "$2" "$3" |
+    "$python" "$here/torch_vae.py" "$1" -t "$threads" "$vae" "$2" "$3" |
         awk '{ printf "%.1f %.1f\n", $2 / 1000, $3 / 1000 }'
 }
 
-: > "$work/enc" ; : > "$work/dec"
+: > "$work/encode" ; : > "$work/decode"
+# pair STEP OSP_TOOL OSP_IN OSP_OUT OSP_FLAG TORCH_IN TORCH_OUT FIRST: one osp
+# and one torch run back to back under one hold of the lock, FIRST first;
+# appends "osp_wall osp_cpu osp_mib torch_wall torch_cpu" to $work/STEP
+pair() {
+    exec 9>> "$lock"
+    flock 9
+    if [ "$8" = osp ]; then
+        o=$(osp_run "$2" "$3" "$4" "$5")
+        t=$(torch_run "$1" "$6" "$7")
+    else
+        t=$(torch_run "$1" "$6" "$7")
+        o=$(osp_run "$2" "$3" "$4" "$5")
+    fi
+    flock -u 9
+    exec 9>&-
+    echo "$o $t" >> "$work/$1"
+    echo "$1: osp wall/cpu/MiB $o, torch wall/cpu $t s" >&2
+}
 for r in $(seq "$rounds"); do
-    # alternate which side goes first
-    if [ $((r % 2)) -eq 1 ]; then
-        o=$(osp_run osp-encode "$work/video.msgpack" "$work/moments.msgpack" --moments)
-        t=$(torch_run encode "$work/video.st" "$work/torch_enc.st")
-    else
-        t=$(torch_run encode "$work/video.st" "$work/torch_enc.st")
-        o=$(osp_run osp-encode "$work/video.msgpack" "$work/moments.msgpack" --moments)
-    fi
-    echo "$o $t" >> "$work/enc"
-    echo "round $r encode: osp wall/cpu/MiB $o, torch $t s" >&2
+    first=osp
+    [ $((r % 2)) -eq 1 ] || first=torch # alternate which side goes first
+    pair encode osp-encode "$work/video.msgpack" "$work/moments.msgpack" --moments \
+        "$work/video.st" "$work/torch_enc.st" "$first"
     "$build/tests/tools/mkstream" convert "$work/torch_enc.st" "$work/latent.msgpack" latent
-    if [ $((r % 2)) -eq 1 ]; then
-        o=$(osp_run osp-decode "$work/latent.msgpack" "$work/video_out.msgpack")
-        t=$(torch_run decode "$work/torch_enc.st" "$work/torch_dec.st")
-    else
-        t=$(torch_run decode "$work/torch_enc.st" "$work/torch_dec.st")
-        o=$(osp_run osp-decode "$work/latent.msgpack" "$work/video_out.msgpack")
-    fi
-    echo "$o $t" >> "$work/dec"
-    echo "round $r decode: osp wall/cpu/MiB $o, torch $t s" >&2
+    pair decode osp-decode "$work/latent.msgpack" "$work/video_out.msgpack" "" \
+        "$work/torch_enc.st" "$work/torch_dec.st" "$first"
 done
 
 # osp's output against torch's (the bound printed is the fixture rule)
@@ -85,7 +91,7 @@ diff_dec=$("$build/tests/tools/tensorcmp" "$work/video_out.msgpack" video \
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "| step | shape | threads | osp s (wall) | torch s (wall) | ratio | osp CPU s | torch CPU s | CPU ratio | osp peak MiB | osp vs torch |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
-for step in enc dec; do
+for step in encode decode; do
     osp=$(cut -d' ' -f1 "$work/$step" | median)
     torch=$(cut -d' ' -f4 "$work/$step" | median)
     ratio=$(awk '{ print $1 / $4 }' "$work/$step" | median)
@@ -94,8 +100,8 @@ for step in enc dec; do
     cratio=$(awk '{ print $2 / $5 }' "$work/$step" | median)
     rss=$(cut -d' ' -f3 "$work/$step" | median)
     d=$diff_enc
-    [ "$step" = enc ] || d=$diff_dec
+    [ "$step" = encode ] || d=$diff_dec
     printf '| %s | 1x3x%sx%sx%s | %s | %s | %s | %.2f | %s | %s | %.2f | %s | %s |\n' \
-        "$([ "$step" = enc ] && echo encode || echo decode)" "$T" "$H" "$W" "$threads" \
+        "$step" "$T" "$H" "$W" "$threads" \
         "$osp" "$torch" "$ratio" "$ocpu" "$tcpu" "$cratio" "$rss" "$d"
 done

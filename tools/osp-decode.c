@@ -105,7 +105,7 @@ typedef struct file_sink {
 
 /* Frame t of clip b as a PNG name: "-<clip>" when there are several, the
  * pattern (the only substitution; the name comes from the user) = t. */
-static osp_status png_name(const file_sink *s, int64_t b, int64_t t, char **out)
+static osp_status png_name(file_sink *s, int64_t b, int64_t t, char **out)
 {
     char clip[4096], name[4096];
     clip_path(clip, sizeof clip, s->path, s->first_clip + b, s->several);
@@ -121,8 +121,8 @@ static osp_status png_name(const file_sink *s, int64_t b, int64_t t, char **out)
         char **grown = realloc(s->pngs, cap * sizeof *grown);
         if (!grown)
             return osp_error_nomem("PNG names", (unsigned long long)cap * sizeof *grown);
-        ((file_sink *)s)->pngs = grown;
-        ((file_sink *)s)->cap_pngs = cap;
+        s->pngs = grown;
+        s->cap_pngs = cap;
     }
     *out = strdup(name);
     return *out ? OSP_OK : osp_error_nomem("PNG name", strlen(name));

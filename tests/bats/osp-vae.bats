@@ -44,6 +44,26 @@ teardown() {
     assert_success
 }
 
+@test "tiled decode, the image batch and the float16 wide model match through the tools" {
+    "$MKSTREAM" convert "$FIXTURES/vae/tiled/input.safetensors" "$TMP/tiled.msgpack" video
+    "$BIN/osp-encode" -m "$VAE" --mode mean --tile-size 32 "$TMP/tiled.msgpack" |
+        "$BIN/osp-decode" -m "$VAE" --tile-size 32 > "$TMP/td.msgpack"
+    run "$TENSORCMP" "$TMP/td.msgpack" video "$FIXTURES/vae/tiled/expected.safetensors" decoded 2e-4
+    assert_success
+    for case in image wide/video wide/image; do
+        model=$VAE
+        [[ $case != wide/* ]] || model=$FIXTURES/vae/wide/model
+        "$MKSTREAM" convert "$FIXTURES/vae/$case/input.safetensors" "$TMP/in.msgpack" video
+        "$BIN/osp-encode" -m "$model" --moments "$TMP/in.msgpack" > "$TMP/m.msgpack"
+        run "$TENSORCMP" "$TMP/m.msgpack" moments "$FIXTURES/vae/$case/expected.safetensors" moments 1e-4
+        assert_success
+        "$BIN/osp-encode" -m "$model" --mode mean "$TMP/in.msgpack" |
+            "$BIN/osp-decode" -m "$model" > "$TMP/d.msgpack"
+        run "$TENSORCMP" "$TMP/d.msgpack" video "$FIXTURES/vae/$case/expected.safetensors" decoded 2e-4
+        assert_success
+    done
+}
+
 @test "sampling is deterministic per seed and recorded in meta" {
     "$BIN/osp-encode" -m "$VAE" --seed 7 "$TMP/video.msgpack" > "$TMP/a.msgpack"
     "$BIN/osp-encode" -m "$VAE" --seed 7 "$TMP/video.msgpack" > "$TMP/b.msgpack"
@@ -199,6 +219,24 @@ shape_of() {
     run "$BIN/osp-eval" --metrics psnr --format json "$TMP/f" "$TMP/whole.msgpack"
     near "$(echo "$output" | "$JSONCHECK" '.metrics.psnr.mean')" 20 20
 
+    # PNG frames back in through a glob: 20 names, the first 17 kept
+    run "$BIN/osp-encode" -m "$VAE" "$TMP/f/0[01]?.png" -o "$TMP/glob.msgpack"
+    assert_success
+    [ "$(shape_of "$TMP/glob.msgpack")" = "[1,4,5,4,6]" ]
+
+    # over --max-memory the decode is chunked, with a one-line notice
+    run --separate-stderr "$BIN/osp-decode" -m "$VAE" --max-memory 10M "$TMP/lat.msgpack" \
+        -o "$TMP/mm.msgpack"
+    assert_success
+    [[ $stderr == "osp-decode: decoding 9 latent frames in chunks of 3 to stay within 10.0 MiB"* ]]
+    [ "$(printf '%s\n' "$stderr" | wc -l)" = 1 ]
+    cmp "$TMP/mm.msgpack" "$TMP/c.msgpack"
+    run --separate-stderr "$BIN/osp-decode" -q -m "$VAE" --max-memory 10M "$TMP/lat.msgpack" \
+        -o "$TMP/mm.msgpack"
+    assert_success
+    [ -z "$stderr" ]
+    fails_with 2 "$BIN/osp-decode" -m "$VAE" --max-memory 10X "$TMP/lat.msgpack"
+
     # a frame that cannot be written stops the run, and the frames written
     # before it are removed again
     mkdir -p "$TMP/g/005.png"
@@ -249,4 +287,12 @@ shape_of() {
     fails_with 5 "$BIN/osp-decode" -m "$VAE" "$TMP/lat1.msgpack" -o "$TMP/nodir/o.png"
     [ -z "$(ls "$TMP" | grep '^o')" ]
     [ ! -e "$TMP/nodir" ]
+}
+
+@test "examples/eval-vae.sh round-trips a clip and scores it" {
+    cd "$REPO"
+    run env OSP_BIN="$BIN" VAE="$VAE" examples/eval-vae.sh
+    assert_success
+    [[ $output == *'"psnr": {"mean": '* ]]
+    [[ $output == *'"ssim": {"mean": '* ]]
 }

@@ -88,8 +88,10 @@ osp_vae_chunking vae_cli_chunking(const osp_vae *vae, bool decode, const osp_ten
     if (!best)
         best = decode ? c.overlap + 2 : 1 + f * (c.overlap + 1);
     c.frames = best;
-    osp_log_info("%s %lld frames in chunks of %lld to stay within %.1f GiB (--max-memory); the "
-                 "result is approximate", decode ? "decoding" : "encoding", (long long)T,
-                 (long long)best, budget / 1073741824.0);
+    bool gib = budget >= 1073741824.0;
+    osp_log_info("%s %lld %sframes in chunks of %lld to stay within %.1f %s (--max-memory); "
+                 "the result is approximate", decode ? "decoding" : "encoding", (long long)T,
+                 decode ? "latent " : "", (long long)best,
+                 budget / (gib ? 1073741824.0 : 1048576.0), gib ? "GiB" : "MiB");
     return c;
 }
