@@ -140,9 +140,9 @@ build-fuzz/libosp.a: $(LIB_SRC:%.c=build-fuzz/%.o)
 build-fuzz/%: tests/fuzz/%.c build-fuzz/libosp.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libosp.a $(LDLIBS)
 
-demo: all
-	bin/osp-info examples/data/sample.msgpack
-	bin/osp-info --stats examples/data/sample.msgpack
+# Text to video with every tool on tiny random models (examples/demo.sh).
+demo: all $(TEST_TOOLS)
+	OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) examples/demo.sh demo.mp4
 
 bench: all
 	$(MAKE) -C bench

@@ -152,6 +152,23 @@ fail:
     return NULL;
 }
 
+osp_vae *osp_vae_init(const osp_config *config, osp_device device, uint64_t seed)
+{
+    osp_vae *v = calloc(1, sizeof *v);
+    if (!v) {
+        osp_error_nomem("VAE", sizeof *v);
+        return NULL;
+    }
+    osp_params_init(&v->params, NULL, device);
+    v->params.random_init = true;
+    v->params.random_seed = seed;
+    if (osp_vae_config_parse(config, &v->cfg) || load_encoder(v) || load_decoder(v)) {
+        osp_vae_free(v);
+        return NULL;
+    }
+    return v;
+}
+
 void osp_vae_free(osp_vae *v)
 {
     if (!v)

@@ -47,6 +47,10 @@ typedef struct osp_vae osp_vae;
 /* Loads a model folder (config.json + diffusion_pytorch_model.safetensors;
  * `loss.*` keys are ignored) onto device. */
 osp_vae *osp_vae_load(const char *dir, osp_device device);
+/* A VAE of this config with fresh random weights (params.h random_init:
+ * N(0, 1/fan_in) weights, unit norm scales, zero biases; Philox `seed`),
+ * for generated test and demo models and training from scratch. */
+osp_vae *osp_vae_init(const osp_config *config, osp_device device, uint64_t seed);
 void osp_vae_free(osp_vae *vae);
 const osp_vae_config *osp_vae_get_config(const osp_vae *vae);
 /* The reference's tiling defaults for this model (off, 256 px, overlap 0.25). */

@@ -1,7 +1,10 @@
 /* params.c — see params.h. */
 #include "params.h"
 #include "backend/ops.h"
+#include "backend/ops_random.h"
+#include "core/checked.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +50,29 @@ osp_status osp_params_add(osp_params *p, const char *name, osp_tensor *t)
     return OSP_OK;
 }
 
+/* The random_init parameter (see params.h). */
+static osp_tensor *fresh_param(osp_params *p, int ndim, const int64_t *shape, const char *name)
+{
+    int64_t numel;
+    if (ndim < 1 || !osp_shape_numel(shape, ndim, &numel))
+        return osp_error(OSP_ERR_RUNTIME, "%s: bad parameter shape", name), NULL;
+    osp_pool_push();
+    osp_tensor *t;
+    if (ndim == 1) {
+        size_t len = strlen(name);
+        bool bias = len >= 5 && strcmp(name + len - 5, ".bias") == 0;
+        t = osp_full(OSP_F32, 1, shape, p->device, bias ? 0.0 : 1.0);
+    } else {
+        double fan_in = shape[0] > 0 ? (double)numel / (double)shape[0] : 1.0;
+        t = osp_scale_shift(osp_randn(ndim, shape, p->device, p->random_seed,
+                                      (uint64_t)osp_params_count(p)),
+                            (float)(1.0 / sqrt(fan_in > 0 ? fan_in : 1.0)), 0.0f);
+    }
+    osp_status st = t ? osp_params_add(p, name, t) : osp_error_code();
+    osp_pool_pop();
+    return st == OSP_OK ? p->tensors[p->n - 1] : NULL;
+}
+
 osp_tensor *osp_params_load(osp_params *p, int ndim, const int64_t *shape, const char *fmt, ...)
 {
     char name[512];
@@ -58,6 +84,8 @@ osp_tensor *osp_params_load(osp_params *p, int ndim, const int64_t *shape, const
         osp_error(OSP_ERR_RUNTIME, "parameter name too long: %s...", name);
         return NULL;
     }
+    if (!p->src && p->random_init)
+        return fresh_param(p, ndim, shape, name);
     if (!p->src) {
         osp_error(OSP_ERR_RUNTIME, "no model folder to load %s from", name);
         return NULL;

@@ -24,6 +24,14 @@ typedef struct osp_params {
      * (ops.h). For inference with large checkpoints: T5-XXL in bf16 takes
      * 9.5 GB this way instead of 19 GB. Set it before loading. */
     bool keep_stored_dtype;
+    /* With no src: osp_params_load creates fresh parameters instead of
+     * reading them, for generators of test and demo models and for training
+     * from scratch: a 1-D `*.bias` is 0, any other 1-D tensor (norm scales)
+     * 1, and a tensor of rank >= 2 N(0, 1/fan_in) with fan_in = numel /
+     * shape[0], drawn with Philox: the parameters take consecutive ranges
+     * of seed random_seed's stream, in registration order. */
+    bool random_init;
+    uint64_t random_seed;
 } osp_params;
 
 void osp_params_init(osp_params *p, osp_model_dir *src, osp_device device);
