@@ -33,7 +33,7 @@ _osp_eval()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--metrics --lpips-model --flow-model --format
             --per-frame --resolution --crop --frames --sample-rate --pairs
-            --reference-batch -o --output -q --quiet -v --verbose --device --threads
+            --reference-batch --keep-going -o --output -q --quiet -v --verbose --device --threads
             -h --help --version' -- "$cur"))
         return
     fi

@@ -33,7 +33,7 @@ static const char *const metric_names[METRICS] = {"psnr", "ssim", "lpips", "flol
 
 static const char *opt_metrics, *opt_lpips_model, *opt_flow_model, *opt_format = "table";
 static const char *opt_crop, *opt_pairs;
-static bool opt_per_frame;
+static bool opt_per_frame, opt_keep_going;
 static int64_t opt_resolution, opt_frames, opt_sample_rate = 1, opt_reference_batch;
 
 static const cli_option options[] = {
@@ -59,6 +59,8 @@ static const cli_option options[] = {
      .help = "score every 'A<TAB>B' line of LIST (- = stdin)"},
     {.name = "reference-batch", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e9,
      .i = &opt_reference_batch, .help = "overall mean as the reference's --batch_size N"},
+    {.name = "keep-going", .kind = CLI_FLAG, .flag = &opt_keep_going,
+     .help = "--pairs: report bad pairs and go on (then exit 3)"},
     {0},
 };
 
@@ -125,7 +127,7 @@ typedef struct evaluator {
     osp_pwcnet *pwc;
     osp_eval_options input;
     osp_eval_series total[METRICS]; /* every video (reference batch when asked) */
-    int64_t pairs, videos;
+    int64_t pairs, videos, failed;
     osp_progress progress;
 } evaluator;
 
@@ -171,9 +173,7 @@ static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_
         case M_PSNR: st = osp_psnr(x, y, v); break;
         case M_SSIM: st = osp_ssim(x, y, v); break;
         case M_LPIPS: st = lpips_video(ev->lpips, x, y, v); break;
-        default:
-            st = T < 2 ? osp_error(OSP_ERR_DATA, "flolpips needs at least 2 frames, got 1")
-                       : osp_flolpips(ev->lpips, ev->pwc, x, y, v);
+        default: st = osp_flolpips(ev->lpips, ev->pwc, x, y, v);
         }
         if (!st)
             st = osp_eval_series_add(&r->series[m], v, n);
@@ -184,9 +184,11 @@ static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_
     return st;
 }
 
-/* Both sides must hold the same videos: count, frames and frame size. */
-static osp_status check_sides(const char *a, osp_tensor **va, int64_t na, const char *b,
-                              osp_tensor **vb, int64_t nb)
+/* Both sides must hold the same videos: count, frames and frame size,
+ * and ones the chosen metrics accept; checked before any video is scored,
+ * so a bad pair adds nothing to the totals. */
+static osp_status check_sides(const evaluator *ev, const char *a, osp_tensor **va, int64_t na,
+                              const char *b, osp_tensor **vb, int64_t nb)
 {
     if (na != nb)
         return osp_error(OSP_ERR_DATA, "%s holds %lld videos, %s holds %lld", a, (long long)na, b,
@@ -200,6 +202,13 @@ static osp_status check_sides(const char *a, osp_tensor **va, int64_t na, const 
             return osp_error(OSP_ERR_DATA, "%s is %lldx%lld, %s is %lldx%lld (--resolution N "
                              "--crop HxW brings both to one size)", a, (long long)sa[3],
                              (long long)sa[2], b, (long long)sb[3], (long long)sb[2]);
+        if ((ev->on[M_LPIPS] || ev->on[M_FLOLPIPS]) &&
+            (sa[2] < OSP_LPIPS_MIN_SIDE || sa[3] < OSP_LPIPS_MIN_SIDE))
+            return osp_error(OSP_ERR_DATA, "%s: frames of %lldx%lld are too small for LPIPS "
+                             "(at least %dx%d)", a, (long long)sa[3], (long long)sa[2],
+                             OSP_LPIPS_MIN_SIDE, OSP_LPIPS_MIN_SIDE);
+        if (ev->on[M_FLOLPIPS] && sa[0] < 2)
+            return osp_error(OSP_ERR_DATA, "%s: flolpips needs at least 2 frames, got 1", a);
     }
     return OSP_OK;
 }
@@ -213,7 +222,7 @@ static osp_status score_pair(evaluator *ev, const char *a, const char *b, pair_r
     if (!st)
         st = osp_eval_load(b, &ev->input, &vb, &nb);
     if (!st)
-        st = check_sides(a, va, na, b, vb, nb);
+        st = check_sides(ev, a, va, na, b, vb, nb);
     for (int64_t i = 0; i < na && !st; i++) {
         st = score_video(ev, r, va[i], vb[i]);
         r->videos++;
@@ -403,6 +412,34 @@ static void pairs_begin(FILE *f, out_format fmt, const evaluator *ev)
     }
 }
 
+/* A pair left out with --keep-going: JSON names the error, CSV leaves the
+ * values empty (no rows with --per-frame), the table prints the error. */
+static void pairs_failed(FILE *f, out_format fmt, const evaluator *ev, int64_t index,
+                         const char *a, const char *b, const char *error)
+{
+    if (fmt == FMT_JSON) {
+        fprintf(f, "%s\n  {\"pair\": %lld, \"a\": ", index ? "," : "", (long long)index);
+        cli_json_string(f, a);
+        fputs(", \"b\": ", f);
+        cli_json_string(f, b);
+        fputs(", \"error\": ", f);
+        cli_json_string(f, error);
+        fputc('}', f);
+    } else if (fmt == FMT_CSV && !opt_per_frame) {
+        fprintf(f, "%lld,", (long long)index);
+        for (int m = 0; m < METRICS; m++)
+            if (ev->on[m])
+                fputc(',', f);
+        fputc(',', f);
+        csv_field(f, a);
+        fputc(',', f);
+        csv_field(f, b);
+        fputc('\n', f);
+    } else if (fmt == FMT_TABLE) {
+        fprintf(f, "%-6lld%-7s%s  %s  %s\n", (long long)index, "-", error, a, b);
+    }
+}
+
 static void pairs_record(FILE *f, out_format fmt, const evaluator *ev, int64_t index,
                          const char *a, const char *b, pair_result *r)
 {
@@ -447,8 +484,9 @@ static void pairs_end(FILE *f, out_format fmt, evaluator *ev)
 {
     int64_t rows = series_frames(ev, ev->total);
     if (fmt == FMT_JSON) {
-        fprintf(f, "%s],\n \"videos\": %lld, \"frames\": %lld, \"reference_batch\": ",
-                ev->pairs ? "\n" : "", (long long)ev->videos, (long long)rows);
+        fprintf(f, "%s],\n \"videos\": %lld, \"failed\": %lld, \"frames\": %lld, "
+                "\"reference_batch\": ", ev->pairs ? "\n" : "", (long long)ev->videos,
+                (long long)ev->failed, (long long)rows);
         if (opt_reference_batch)
             fprintf(f, "%lld", (long long)opt_reference_batch);
         else
@@ -602,12 +640,20 @@ static osp_status run_pairs(evaluator *ev, FILE *f, out_format fmt)
     for (int64_t i = 0; i < list.n && !st; i++) {
         pair_result r;
         st = score_pair(ev, list.a[i], list.b[i], &r);
-        if (!st) {
-            rows = table_begin(f, fmt, &buf, &len);
-            pairs_record(rows, fmt, ev, i, list.a[i], list.b[i], &r);
-            table_end(f, rows, &buf);
-        } else {
+        bool skip = opt_keep_going && (st == OSP_ERR_DATA || st == OSP_ERR_IO);
+        if (st && !skip)
             osp_error_context("pair %lld", (long long)i);
+        rows = table_begin(f, fmt, &buf, &len);
+        if (!st)
+            pairs_record(rows, fmt, ev, i, list.a[i], list.b[i], &r);
+        else if (skip)
+            pairs_failed(rows, fmt, ev, i, list.a[i], list.b[i], osp_error_message());
+        table_end(f, rows, &buf);
+        if (skip) {
+            osp_log_warn("pair %lld: %s (left out)", (long long)i, osp_error_message());
+            osp_error_clear();
+            ev->failed++;
+            st = OSP_OK;
         }
         pair_result_free(&r);
     }
@@ -684,6 +730,11 @@ int main(int argc, char **argv)
                        : run_single(&ev, out.f, fmt, common.argv[0], common.argv[1]);
         osp_status close_st = cli_output_close(&out, st == OSP_OK);
         st = st ? st : close_st;
+    }
+    if (!st && ev.failed) {
+        osp_error(OSP_ERR_DATA, "%lld of %lld pairs left out (see the warnings above)",
+                  (long long)ev.failed, (long long)ev.pairs);
+        st = OSP_ERR_DATA;
     }
     for (int m = 0; m < METRICS; m++)
         osp_eval_series_free(&ev.total[m]);

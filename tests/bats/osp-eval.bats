@@ -365,6 +365,31 @@ matches() {
     [ ! -e "$D/bad-pair.out" ]
 }
 
+@test "--keep-going: bad pairs are reported and left out, the rest is scored, exit 3" {
+    printf '%s\t%s\n' "$D/real0" "$D/gen0" "$D/real0" "$D/gen0-short" "$D/real0" "$D/none" \
+        "$D/real1" "$D/gen1" >"$D/some-bad.tsv"
+    run --separate-stderr "$EVAL" --keep-going --pairs "$D/some-bad.tsv" --format json \
+        -o "$D/some-bad.json"
+    assert_equal "$status" 3
+    assert_equal "$(printf '%s\n' "$stderr" | wc -l)" 3
+    [[ $stderr == *"warning: pair 1: $D/real0 has 4 frames, $D/gen0-short has 2"* ]]
+    [[ $stderr == *"warning: pair 2: $D/none: cannot open"* ]]
+    [[ $stderr == *"error: 2 of 4 pairs left out (see the warnings above)" ]]
+    output=$(cat "$D/some-bad.json")
+    assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs#' .videos .failed)" $'4\n2\n2'
+    [[ $(echo "$output" | "$JSONCHECK" '.pairs[2].error') == "$D/none: cannot open"* ]]
+    # the totals are those of pairs 0 and 3 alone
+    run "$EVAL" --format json --pairs <(head -n 1 "$D/some-bad.tsv"; tail -n 1 "$D/some-bad.tsv")
+    assert_equal "$(echo "$output" | "$JSONCHECK" .metrics.ssim.mean)" \
+        "$(cat "$D/some-bad.json" | "$JSONCHECK" .metrics.ssim.mean)"
+    run --separate-stderr "$EVAL" --keep-going --pairs "$D/some-bad.tsv" --format csv
+    assert_equal "$status" 3
+    assert_line --index 2 "1,,,,$D/real0,$D/gen0-short"
+    # without it the first bad pair stops the run
+    fails_with 3 "$EVAL" --pairs "$D/some-bad.tsv" -o "$D/stopped.json"
+    [ ! -e "$D/stopped.json" ]
+}
+
 @test "usage errors: exit 2 and one line" {
     fails_with 2 "$EVAL" "$D/real0"
     fails_with 2 "$EVAL" --metrics psnr,vmaf "$D/real0" "$D/gen0"
