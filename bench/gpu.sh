@@ -110,6 +110,7 @@ cat >"$out/xl122_config.json" <<'JSON'
 JSON
 bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
 OSP_CUDA_TF32=1 bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
+OSP_CUDA_BF16=1 bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
 
 # VAE decode through the tool, timed whole (load + decode + stream out)
 if "$python" -c 'import torch, safetensors' 2>/dev/null; then
@@ -144,7 +145,7 @@ fi
     echo "## cuda"
     echo
     echo "Device: ${device:-unknown}. $(date -u '+%Y-%m-%d'). make test-cuda: $tests."
-    echo "All osp compute is float32 (TF32 rows: OSP_CUDA_TF32 products)."
+    echo "osp computes in float32; TF32 rows: OSP_CUDA_TF32 products; bf16 rows: OSP_CUDA_BF16 (matmul and linear as bf16 GEMMs, f32 accumulation)."
     echo
     echo "| what | shape | ms | TFLOP/s | MFU |"
     echo "|---|---|---|---|---|"

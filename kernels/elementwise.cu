@@ -307,6 +307,15 @@ __global__ void cast_kernel(void *dst, osp_dtype dt, const void *src, osp_dtype 
     CU_FOR(i, n) convert_one(dst, dt, i, src, st, i);
 }
 
+extern "C" osp_status cu_convert(const osp_node *n, void *dst, osp_dtype dt, const void *src,
+                                 osp_dtype st, int64_t count)
+{
+    if (count == 0)
+        return OSP_OK;
+    cast_kernel<<<cu_grid(count), CU_THREADS, 0, cu_stream()>>>(dst, dt, src, st, count);
+    return CU_LAUNCHED(n, "conversion kernel");
+}
+
 extern "C" osp_status cuda_cast(const osp_node *n)
 {
     const osp_tensor *x = n->in[0], *y = n->out[0];
@@ -316,9 +325,7 @@ extern "C" osp_status cuda_cast(const osp_node *n)
     if (x->dtype == y->dtype)
         return cu_check(n, cudaMemcpyAsync(cu_ptr(y), cu_ptr(x), osp_nbytes(x),
                                            cudaMemcpyDeviceToDevice, cu_stream()), "cast copy");
-    cast_kernel<<<cu_grid(total), CU_THREADS, 0, cu_stream()>>>(cu_ptr(y), y->dtype, cu_ptr(x),
-                                                                x->dtype, total);
-    return CU_LAUNCHED(n, "cast kernel");
+    return cu_convert(n, cu_ptr(y), y->dtype, cu_ptr(x), x->dtype, total);
 }
 
 /* ---- strided copy ---- */

@@ -279,9 +279,12 @@ static void gpu_latte(const char *config, const char *dir, double peak)
     char shape[96];
     snprintf(shape, sizeof shape, "x [2,%d,17,64,64], text [2,300,%d], f32 weights",
              cfg.in_channels, cfg.caption_channels);
-    bool tf32 = osp_cuda_set_tf32(false);
+    bool tf32 = osp_cuda_set_tf32(false), bf16 = osp_cuda_set_bf16(false);
     osp_cuda_set_tf32(tf32);
-    row(tf32 ? "Latte XL/122 forward, one CFG step (TF32)" : "Latte XL/122 forward, one CFG step (f32)",
+    osp_cuda_set_bf16(bf16);
+    row(bf16   ? "Latte XL/122 forward, one CFG step (bf16 GEMMs)"
+        : tf32 ? "Latte XL/122 forward, one CFG step (TF32)"
+               : "Latte XL/122 forward, one CFG step (f32)",
         shape, ms, flops, peak);
     osp_cuda_memory mem = osp_cuda_memory_stats();
     printf("| Latte XL/122 peak device memory | %.2f GiB | | | |\n", (double)mem.peak / (1 << 30));

@@ -4,7 +4,8 @@
  * Each case builds fresh random host inputs, runs the same frontend call on
  * the CPU and on copies of the inputs on the GPU, and compares the outputs
  * by ||gpu - cpu|| / ||cpu|| with the tolerance of its precision (f32
- * 1e-5; products that may use TF32, with OSP_CUDA_TF32=1, 1e-3). Cases with
+ * 1e-5; products that may use TF32, with OSP_CUDA_TF32=1, 1e-3; matmul and
+ * linear in bf16, with OSP_CUDA_BF16=1, 1e-2). Cases with
  * a gradient also run backward from loss = Σ y·w (w random) through the
  * tape, which calls the ops' *_BACKWARD kernels, and compare every input's
  * gradient. Outputs are poisoned (OSP_POISON=1: NaN on both backends)
@@ -479,10 +480,15 @@ int main(void)
         return 0;
     }
     setenv("OSP_POISON", "1", 1);
-    gemm_tol = getenv("OSP_CUDA_TF32") && strcmp(getenv("OSP_CUDA_TF32"), "0") ? 1e-3 : F32_TOL;
-    printf("# device: %s; f32 products %s\n",
+    const char *tf32 = getenv("OSP_CUDA_TF32"), *bf16 = getenv("OSP_CUDA_BF16");
+    bool on_tf32 = tf32 && *tf32 && strcmp(tf32, "0"), on_bf16 = bf16 && *bf16 && strcmp(bf16, "0");
+    gemm_tol = on_bf16 ? 1e-2 : on_tf32 ? 1e-3 : F32_TOL;
+    printf("# device: %s; %s; tolerance of matmul, linear, conv and attention %.0e\n",
            target == OSP_DEVICE_CPU ? "cpu (self-test)" : osp_cuda_device_name(),
-           gemm_tol > F32_TOL ? "may use TF32 (tolerance 1e-3)" : "in full f32 (tolerance 1e-5)");
+           on_bf16   ? "matmul and linear as bf16 GEMMs, f32 accumulation (OSP_CUDA_BF16)"
+           : on_tf32 ? "GEMMs and convolutions may use TF32 (OSP_CUDA_TF32)"
+                     : "all in f32",
+           gemm_tol);
     osp_pool_push();
     elementwise_cases();
     exact_cases();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test-cuda: the CUDA parity suite (every op on the GPU against the
-# CPU reference, tests/cuda/parity.c), then the model fixtures through the
+# CPU reference, tests/cuda/parity.c; in f32, TF32 and bf16 modes), then the model fixtures through the
 # tools: the bats suites of the model tools run the CUDA build's binaries,
 # whose default device is cuda when a GPU is usable, so every fixture
 # comparison (VAE, T5, Latte, schedulers end to end, LPIPS, PWC-Net) runs
@@ -13,19 +13,25 @@ build=${OSP_TEST_BUILD:-build-cuda}
 export OSP_BIN=${OSP_BIN:-$PWD/bin-cuda}
 export OSP_TEST_BUILD=$build
 
-out=$("$build/tests/cuda/parity" 2>&1)
-rc=$?
-printf '%s\n' "$out"
-if printf '%s\n' "$out" | grep -q '^1\.\.0 # SKIP'; then
-    echo "test-cuda: skipped (no usable CUDA device)"
-    exit 0
-fi
-passed=$(printf '%s\n' "$out" | grep -c '^ok ')
-failed=$(printf '%s\n' "$out" | grep -c '^not ok ')
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-    failed=1 # crashed without a failing line
-fi
-echo "parity: $passed passed, $failed failed"
+passed=0 failed=0
+# Full f32, then products in TF32, then matmul and linear in bf16.
+for mode in "" OSP_CUDA_TF32=1 OSP_CUDA_BF16=1; do
+    out=$(env $mode "$build/tests/cuda/parity" 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    if printf '%s\n' "$out" | grep -q '^1\.\.0 # SKIP'; then
+        echo "test-cuda: skipped (no usable CUDA device)"
+        exit 0
+    fi
+    p=$(printf '%s\n' "$out" | grep -c '^ok ')
+    f=$(printf '%s\n' "$out" | grep -c '^not ok ')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # crashed without a failing line
+    fi
+    echo "parity ${mode:-f32}: $p passed, $f failed"
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
 
 # The tools' own check that --device cuda is taken.
 if "$OSP_BIN/osp-info" --device cuda examples/data/sample.msgpack >/dev/null; then

@@ -72,7 +72,7 @@ static int probed;          /* 0 not yet, 1 usable, -1 not */
 static char reason[160];
 static char device_name[320];
 static cudaStream_t stream;
-static bool tf32;
+static bool tf32, bf16;
 
 static void probe(void)
 {
@@ -96,6 +96,8 @@ static void probe(void)
                  prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
     const char *env = getenv("OSP_CUDA_TF32");
     tf32 = env && *env && strcmp(env, "0") != 0;
+    env = getenv("OSP_CUDA_BF16");
+    bf16 = env && *env && strcmp(env, "0") != 0;
     env = getenv("OSP_CUDA_SYNC");
     if (env && *env && strcmp(env, "0") != 0) {
         synced_backend = cuda_backend;
@@ -145,6 +147,15 @@ bool osp_cuda_set_tf32(bool on)
 }
 
 bool cu_tf32(void) { return tf32; }
+
+bool osp_cuda_set_bf16(bool on)
+{
+    bool old = bf16;
+    bf16 = on;
+    return old;
+}
+
+bool cu_bf16(void) { return bf16; }
 
 osp_status osp_cuda_synchronize(void)
 {

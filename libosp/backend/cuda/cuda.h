@@ -32,6 +32,13 @@ osp_status osp_cuda_synchronize(void);
  * the previous setting. */
 bool osp_cuda_set_tf32(bool on);
 
+/* Runs the float32 matmul and linear ops as bf16 GEMMs with float32
+ * accumulation and output (inputs rounded to bf16 on the way in; about
+ * 1e-2 relative error): the tensor-core path until the frontends carry a
+ * bf16 compute dtype. Off by default; OSP_CUDA_BF16=1 turns it on.
+ * Returns the previous setting. */
+bool osp_cuda_set_bf16(bool on);
+
 typedef struct osp_cuda_memory {
     size_t in_use;  /* bytes held by live tensors (rounded to size classes) */
     size_t peak;    /* largest in_use so far */

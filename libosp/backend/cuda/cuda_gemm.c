@@ -4,7 +4,9 @@
  * cuBLASLt is column-major; a row-major product C = op(A)·op(B) is the
  * column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so the call passes B first and A
  * second, with the row-major buffers read as their transposes. The
- * workspace (32 MiB) is taken from the caching allocator once. */
+ * workspace (32 MiB) is taken from the caching allocator once. In bf16
+ * mode (cuda.h) matmul and linear convert their operands to bf16 scratch
+ * copies and run bf16 GEMMs with float32 accumulation and output. */
 #include "cuda.h"
 #include "cuda_kernels.h"
 #include "cuda_util.h"
@@ -175,6 +177,37 @@ osp_status osp_cuda_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64
                 ldc, stride_c, batch, ab_type, c_type, NULL);
 }
 
+/* ---- the float32 ops ---- */
+
+/* The operands of a float32 product as the GEMM reads them: the tensors
+ * themselves, or in bf16 mode (cuda.h) bf16 copies held by `mem`. */
+typedef struct operands {
+    const char *a, *b;
+    osp_dtype type;
+    osp_storage *mem;
+} operands;
+
+static osp_status operands_of(const osp_node *n, const osp_tensor *a, const osp_tensor *b,
+                              operands *op)
+{
+    *op = (operands){cu_ptr(a), cu_ptr(b), OSP_F32, NULL};
+    if (!cu_bf16())
+        return OSP_OK;
+    int64_t na = osp_numel(a), nb = osp_numel(b);
+    size_t b_at = ((size_t)na * 2 + 255) / 256 * 256; /* b's copy 256-byte aligned */
+    op->mem = cu_scratch(b_at + (size_t)nb * 2);
+    if (!op->mem)
+        return osp_error_code();
+    char *base = op->mem->data;
+    if (cu_convert(n, base, OSP_BF16, cu_ptr(a), OSP_F32, na) ||
+        cu_convert(n, base + b_at, OSP_BF16, cu_ptr(b), OSP_F32, nb)) {
+        osp_storage_release(op->mem);
+        return osp_error_code();
+    }
+    *op = (operands){base, base + b_at, OSP_BF16, op->mem};
+    return OSP_OK;
+}
+
 /* ---- matmul: batch dims broadcast numpy-style ---- */
 
 /* Element steps of t's matrices along the output batch dims (0 where t
@@ -204,7 +237,6 @@ osp_status cuda_matmul(const osp_node *n)
     int64_t sa[OSP_MAX_DIMS], sb[OSP_MAX_DIMS];
     batch_steps(a, nb, sa);
     batch_steps(b, nb, sb);
-    const float *pa = cu_f32(a), *pb = cu_f32(b);
     float *py = cu_f32(y);
     /* Merge dims from the innermost out while a's and b's offsets stay
      * linear in the merged index (size-1 dims always do). */
@@ -228,25 +260,33 @@ osp_status cuda_matmul(const osp_node *n)
     bool b_batched = false;
     for (int d = 0; d < nb; d++)
         b_batched |= sb[d] != 0;
-    if (!b_batched && !ta) /* every a meets the same b: stack a's rows */
-        return gemm(false, tb, nn ? osp_numel(y) / nn : 0, nn, k, n->p.matmul.alpha, pa, lda, 0,
-                    pb, ldb, 0, 0.0f, py, nn, 0, 1, OSP_F32, OSP_F32, NULL);
-    int64_t outer = 1;
-    for (int d = 0; d < first; d++)
-        outer *= y->shape[d];
-    for (int64_t o = 0; o < outer; o++) {
-        int64_t oa = 0, ob = 0, rem = o;
-        for (int d = first - 1; d >= 0; d--) {
-            int64_t j = rem % y->shape[d];
-            rem /= y->shape[d];
-            oa += j * sa[d];
-            ob += j * sb[d];
+    operands op;
+    if (operands_of(n, a, b, &op))
+        return osp_error_code();
+    size_t es = osp_dtype_size(op.type);
+    osp_status st = OSP_OK;
+    if (!b_batched && !ta) { /* every a meets the same b: stack a's rows */
+        st = gemm(false, tb, nn ? osp_numel(y) / nn : 0, nn, k, n->p.matmul.alpha, op.a, lda, 0,
+                  op.b, ldb, 0, 0.0f, py, nn, 0, 1, op.type, OSP_F32, NULL);
+    } else {
+        int64_t outer = 1;
+        for (int d = 0; d < first; d++)
+            outer *= y->shape[d];
+        for (int64_t o = 0; st == OSP_OK && o < outer; o++) {
+            int64_t oa = 0, ob = 0, rem = o;
+            for (int d = first - 1; d >= 0; d--) {
+                int64_t j = rem % y->shape[d];
+                rem /= y->shape[d];
+                oa += j * sa[d];
+                ob += j * sb[d];
+            }
+            st = gemm(ta, tb, m, nn, k, n->p.matmul.alpha, op.a + (size_t)oa * es, lda, step_a,
+                      op.b + (size_t)ob * es, ldb, step_b, 0.0f, py + o * inner * m * nn, nn,
+                      m * nn, inner, op.type, OSP_F32, NULL);
         }
-        if (gemm(ta, tb, m, nn, k, n->p.matmul.alpha, pa + oa, lda, step_a, pb + ob, ldb, step_b,
-                 0.0f, py + o * inner * m * nn, nn, m * nn, inner, OSP_F32, OSP_F32, NULL))
-            return osp_error_code();
     }
-    return OSP_OK;
+    osp_storage_release(op.mem);
+    return st;
 }
 
 /* x [..., I] · w[O, I]ᵀ + bias[O] as one [rows, I]·[I, O] product. */
@@ -255,6 +295,11 @@ osp_status cuda_linear(const osp_node *n)
     const osp_tensor *x = n->in[0], *w = n->in[1];
     int64_t out = w->shape[0], in = w->shape[1];
     int64_t rows = out ? osp_numel(n->out[0]) / out : 0;
-    return gemm(false, true, rows, out, in, 1.0f, cu_f32(x), in, 0, cu_f32(w), in, 0, 0.0f,
-                cu_f32(n->out[0]), out, 0, 1, OSP_F32, OSP_F32, cu_opt(n, 2));
+    operands op;
+    if (operands_of(n, x, w, &op))
+        return osp_error_code();
+    osp_status st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
+                         cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2));
+    osp_storage_release(op.mem);
+    return st;
 }

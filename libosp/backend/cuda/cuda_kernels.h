@@ -68,6 +68,10 @@ osp_status cuda_grid_sample(const osp_node *n);
 /* y[b, c, s] += bias[c] (elementwise.cu) */
 osp_status cu_add_channel_bias(const osp_node *n, float *y, const float *bias, int64_t batch,
                                int64_t channels, int64_t spatial);
+/* count elements of src (type st) converted into dst (type dt), as
+ * core/dtype.c converts (elementwise.cu) */
+osp_status cu_convert(const osp_node *n, void *dst, osp_dtype dt, const void *src, osp_dtype st,
+                      int64_t count);
 /* out[c] = Σ over b, s of x[b, c, s] (reduce.cu) */
 osp_status cu_channel_sum(const osp_node *n, const float *x, float *out, int64_t batch,
                           int64_t channels, int64_t spatial);

@@ -48,8 +48,10 @@ static inline const float *cu_opt(const osp_node *n, int i)
     return i < n->n_in && n->in[i] ? cu_f32(n->in[i]) : NULL;
 }
 
-/* Whether TF32 is allowed for float32 products (cuda.h). */
+/* Whether TF32 is allowed for float32 products, and whether matmul and
+ * linear run in bf16 (cuda.h). */
 bool cu_tf32(void);
+bool cu_bf16(void);
 
 #ifdef __cplusplus
 }
