@@ -192,10 +192,26 @@ osp_vae_tiling osp_vae_default_tiling(const osp_vae *v)
     return t;
 }
 
+/* Each forward step runs in its own pool and replaces the activation it
+ * read, which is released at once, so only the live activation and one
+ * step's temporaries are held, not every block's output. */
+static osp_tensor *advance(osp_tensor *old, osp_tensor *next)
+{
+    next = osp_pool_take(next);
+    osp_release(old);
+    return next;
+}
+#define STEP(h, expr)                                                                          \
+    do {                                                                                       \
+        osp_pool_push();                                                                       \
+        osp_tensor *next_ = osp_pool_pop_keep(expr);                                           \
+        h = advance(h, next_);                                                                 \
+    } while (0)
+
 static osp_tensor *run_level_blocks(const vae_level *lv, osp_tensor *h)
 {
     for (int j = 0; j < lv->n_blocks; j++)
-        h = vae_resblock_forward(&lv->blocks[j], h);
+        STEP(h, vae_resblock_forward(&lv->blocks[j], h));
     return h;
 }
 
@@ -226,38 +242,46 @@ osp_tensor *osp_vae_encoder_forward(osp_vae *v, osp_tensor *x)
                   (long long)x->shape[3], (long long)x->shape[4], (long long)min, (long long)min);
         return NULL;
     }
-    osp_pool_push();
-    osp_tensor *h = nn_causal_conv3d_forward(&v->enc_conv_in, x);
+    osp_tensor *h = NULL;
+    STEP(h, nn_causal_conv3d_forward(&v->enc_conv_in, x));
     for (int i = 0; i < v->cfg.levels; i++) {
         const vae_level *lv = &v->enc_levels[i];
         h = run_level_blocks(lv, h);
         if (lv->has_spatial)
-            h = vae_spatial_down(&lv->spatial, h);
+            STEP(h, vae_spatial_down(&lv->spatial, h));
         if (lv->has_temporal)
-            h = vae_time_down(h);
+            STEP(h, vae_time_down(h));
     }
-    h = vae_resblock_forward(&v->enc_mid2, vae_attn_forward(&v->enc_attn, vae_resblock_forward(&v->enc_mid1, h)));
-    h = nn_causal_conv3d_forward(&v->enc_conv_out, osp_silu(nn_group_norm_forward(&v->enc_norm_out, h)));
-    return osp_pool_pop_keep(nn_causal_conv3d_forward(&v->quant_conv, h));
+    STEP(h, vae_resblock_forward(&v->enc_mid1, h));
+    STEP(h, vae_attn_forward(&v->enc_attn, h));
+    STEP(h, vae_resblock_forward(&v->enc_mid2, h));
+    STEP(h, nn_causal_conv3d_forward(&v->enc_conv_out,
+                                     osp_silu(nn_group_norm_forward(&v->enc_norm_out, h))));
+    STEP(h, nn_causal_conv3d_forward(&v->quant_conv, h));
+    return osp_autorelease(h);
 }
 
 osp_tensor *osp_vae_decoder_forward(osp_vae *v, osp_tensor *z)
 {
     if (!check_video(z, v->cfg.embed_dim, "latent"))
         return NULL;
-    osp_pool_push();
-    osp_tensor *h = nn_causal_conv3d_forward(&v->dec_conv_in, nn_causal_conv3d_forward(&v->post_quant_conv, z));
-    h = vae_resblock_forward(&v->dec_mid2, vae_attn_forward(&v->dec_attn, vae_resblock_forward(&v->dec_mid1, h)));
+    osp_tensor *h = NULL;
+    STEP(h, nn_causal_conv3d_forward(&v->post_quant_conv, z));
+    STEP(h, nn_causal_conv3d_forward(&v->dec_conv_in, h));
+    STEP(h, vae_resblock_forward(&v->dec_mid1, h));
+    STEP(h, vae_attn_forward(&v->dec_attn, h));
+    STEP(h, vae_resblock_forward(&v->dec_mid2, h));
     for (int i = v->cfg.levels - 1; i >= 0; i--) {
         const vae_level *lv = &v->dec_levels[i];
         h = run_level_blocks(lv, h);
         if (lv->has_spatial)
-            h = vae_spatial_up(&lv->spatial, h);
+            STEP(h, vae_spatial_up(&lv->spatial, h));
         if (lv->has_temporal)
-            h = vae_time_up(h);
+            STEP(h, vae_time_up(h));
     }
-    h = nn_causal_conv3d_forward(&v->dec_conv_out, osp_silu(nn_group_norm_forward(&v->dec_norm_out, h)));
-    return osp_pool_pop_keep(h);
+    STEP(h, nn_causal_conv3d_forward(&v->dec_conv_out,
+                                     osp_silu(nn_group_norm_forward(&v->dec_norm_out, h))));
+    return osp_autorelease(h);
 }
 
 osp_status osp_vae_posterior(osp_tensor *moments, osp_tensor **mean, osp_tensor **logvar)

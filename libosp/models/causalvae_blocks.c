@@ -36,11 +36,19 @@ osp_status vae_resblock_load(vae_resblock *b, osp_params *p, const char *prefix,
     return OSP_OK;
 }
 
+/* conv(silu(norm(x))); the normalised, activated and padded copies are
+ * freed before it returns. */
+static osp_tensor *norm_act_conv(const nn_group_norm *n, const nn_causal_conv3d *c,
+                                 osp_tensor *x)
+{
+    osp_pool_push();
+    return osp_pool_pop_keep(nn_causal_conv3d_forward(c, osp_silu(nn_group_norm_forward(n, x))));
+}
+
 osp_tensor *vae_resblock_forward(const vae_resblock *b, osp_tensor *x)
 {
     osp_pool_push();
-    osp_tensor *h = nn_causal_conv3d_forward(&b->conv1, osp_silu(nn_group_norm_forward(&b->norm1, x)));
-    h = nn_causal_conv3d_forward(&b->conv2, osp_silu(nn_group_norm_forward(&b->norm2, h)));
+    osp_tensor *h = norm_act_conv(&b->norm2, &b->conv2, norm_act_conv(&b->norm1, &b->conv1, x));
     osp_tensor *skip = b->has_shortcut ? nn_causal_conv3d_forward(&b->shortcut, x) : x;
     return osp_pool_pop_keep(osp_add(skip, h));
 }

@@ -280,19 +280,21 @@ double osp_vae_estimate_bytes(const osp_vae *v, bool decode, int64_t batch, int6
 {
     const osp_vae_config *c = osp_vae_get_config(v);
     int tf = osp_vae_time_factor(c), sf = osp_vae_space_factor(c);
-    /* Work in the pixel domain: the level-0 activation (ch*mult[0] channels
-     * at full size) is the largest for every release-like config; deeper
-     * levels are smaller by their resampling. */
+    /* Work in the pixel domain. Encoder level i runs at the size its
+     * predecessors' downsamplers leave; the decoder's level i emits its
+     * ch*mult[i] channels at the size after its own upsampler, which is
+     * where it is largest (the release's up.1: 256 channels at full size). */
     double t = decode ? (double)((frames - 1) * tf + 1) : (double)frames;
     double hw = decode ? (double)(height * sf) * (double)(width * sf) : (double)height * width;
     double largest = 0, scale_t = 1, scale_s = 1;
     for (int i = 0; i < c->levels; i++) {
         double act = (double)c->hidden_size * c->mult[i] * (t / scale_t) * (hw / scale_s);
         largest = act > largest ? act : largest;
-        if (c->temporal_down[i]) scale_t *= 2;
-        if (c->spatial_down[i]) scale_s *= 4;
+        if (decode ? c->temporal_up[i] : c->temporal_down[i]) scale_t *= 2;
+        if (decode ? c->spatial_up[i] : c->spatial_down[i]) scale_s *= 4;
     }
-    /* A res-block holds its input, the normalised copy, the padded copy and
-     * the conv output at once; the conv's column buffer adds about one more. */
+    /* A res-block step holds its input, the normalised, activated and
+     * padded copies and the conv output at once (measured peaks: about 5x
+     * the largest activation, plus the weights). */
     return 5.0 * largest * (double)batch * sizeof(float);
 }
