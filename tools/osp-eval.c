@@ -8,9 +8,6 @@
  * of thousands of pairs runs in the memory of one pair (plus one running
  * sum per frame index and metric). */
 #include <errno.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -687,14 +684,6 @@ static osp_status run_single(evaluator *ev, FILE *f, out_format fmt, const char 
 
 int main(int argc, char **argv)
 {
-#ifdef __GLIBC__
-    /* Every pair allocates the same large frame buffers: keep freed memory
-     * for the next pair rather than handing it back to the kernel and
-     * faulting it in again (a third of the CPU time of PSNR + SSIM). The
-     * peak is the same either way. */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
     cli_common common;
     cli_parse(&tool, argc, argv, &common);
     if (opt_pairs && common.argc)
