@@ -154,6 +154,7 @@ xxl() {
     echo
     echo "osp-textenc (load + prompt + negative prompt = 2 forwards of 300 positions):" \
          "$(cut -d' ' -f1 "$tmp/time") s wall, peak RSS $(cut -d' ' -f2 "$tmp/time" | awk '{ printf "%.0f MiB (%.2f GB)", $1 / 1024, $1 * 1024 / 1e9 }')"
+    rm -f "$tmp/osp"
     [ "${BENCH_T5_KEEP:-0}" = 1 ] || rm -rf "$xxl"
 }
 
