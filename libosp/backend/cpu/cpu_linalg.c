@@ -46,15 +46,10 @@ static void sgemm_block(bool trans_a, bool trans_b, int64_t r0, int64_t r1, int6
 /* A product this big is split over the OpenMP team: the pthreads (or
  * serial) OpenBLAS would otherwise run it on threads of its own, which
  * fight the team's spinning workers for the cores after every parallel
- * loop (3-4x slower on a busy 2-core machine). C is cut into bands, by
- * rows, or by columns when the rows are few; SPLIT_BANDS_PER_THREAD bands
- * per thread handed out dynamically, so a thread the OS descheduled for a
- * while does not leave the others waiting at the end (one band per thread
- * had a thread idle 22% of a T5 forward on a loaded machine). Each band
- * still repacks all of the other operand, so bands stay tall. */
+ * loop (3-4x slower on a busy 2-core machine). Each thread computes a
+ * band of C, by rows, or by columns when the rows are few. */
 #define SPLIT_GEMM_MACS (1 << 20)
 #define SPLIT_ALIGN 16
-#define SPLIT_BANDS_PER_THREAD 4
 
 void cpu_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
@@ -70,17 +65,15 @@ void cpu_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
     }
     bool by_rows = m >= n || m >= 4 * SPLIT_ALIGN * team;
     int64_t len = by_rows ? m : n;
-    int64_t parts = (int64_t)team * SPLIT_BANDS_PER_THREAD;
-    int64_t band = (len + parts - 1) / parts;
+    int64_t band = (len + team - 1) / team;
     band = (band + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
-    int64_t bands = (len + band - 1) / band;
     int saved = cpu_blas_serial_begin();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
-    for (int64_t i = 0; i < bands; i++) {
-        int64_t lo = i * band, hi = lo + band < len ? lo + band : len;
-        if (by_rows)
+#pragma omp parallel num_threads(team)
+    {
+        int64_t lo = omp_get_thread_num() * band, hi = lo + band < len ? lo + band : len;
+        if (lo < hi && by_rows)
             sgemm_block(trans_a, trans_b, lo, hi, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        else
+        else if (lo < hi)
             sgemm_block(trans_a, trans_b, 0, m, lo, hi, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
     cpu_blas_serial_end(saved);
