@@ -52,6 +52,19 @@ osp_vae *osp_vae_load(const char *dir, osp_device device);
  * for generated test and demo models and training from scratch. */
 osp_vae *osp_vae_init(const osp_config *config, osp_device device, uint64_t seed);
 void osp_vae_free(osp_vae *vae);
+
+/* Tail initialisation from a 2D Stable-Diffusion KL-VAE in LDM/CompVis
+ * naming (spec section 9; causalvae_inflate.c). The 2D key of a 3D key
+ * drops the "conv." of every "conv.weight" / "conv.bias"; 1-D tensors are
+ * copied, a 2D kernel [Co,Ci,kh,kw] becomes the last temporal tap of the
+ * 3D kernel [Co,Ci,kt,kh,kw] (zeros elsewhere), so each convolution acts
+ * frame by frame like its source. osp_vae_inflate overwrites every
+ * parameter of a float32 CPU VAE (e.g. from osp_vae_init) from src. */
+struct osp_model_dir;
+osp_status osp_vae_inflate_key(const char *key3d, char *key2d, size_t cap);
+osp_tensor *osp_vae_inflate_tensor(struct osp_model_dir *src, const char *key3d,
+                                   const osp_tensor *like);
+osp_status osp_vae_inflate(osp_vae *vae, struct osp_model_dir *src);
 const osp_vae_config *osp_vae_get_config(const osp_vae *vae);
 /* The reference's tiling defaults for this model (off, 256 px, overlap 0.25). */
 osp_vae_tiling osp_vae_default_tiling(const osp_vae *vae);
