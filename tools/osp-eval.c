@@ -607,8 +607,10 @@ static osp_status read_pairs(const char *path, pair_list *l)
             break;
         }
         st = pair_list_add(l, line, tab);
-        line = NULL;
-        cap = 0;
+        if (!st) { /* the list owns it now */
+            line = NULL;
+            cap = 0;
+        }
     }
     if (!st && ferror(f))
         st = osp_error(OSP_ERR_IO, "%s: read failed", label);
@@ -617,6 +619,8 @@ static osp_status read_pairs(const char *path, pair_list *l)
     free(line);
     if (!is_stdin)
         fclose(f);
+    if (st)
+        pair_list_free(l);
     return st;
 }
 
