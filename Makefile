@@ -161,7 +161,7 @@ install: all
 	install -m 755 $(BUILD)/libosp.so $(DESTDIR)$(PREFIX)/lib
 	cd libosp && find . -name '*.h' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/include/osp/{} \;
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	  -e 's|@LIBS_PRIVATE@|$(LDLIBS) -lgomp|' libosp.pc.in \
+	  -e 's|@LIBS_PRIVATE@|$(LDLIBS) -lgomp|' libosp/libosp.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libosp.pc
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
