@@ -160,6 +160,18 @@ shape_of() {
     [ "$(echo "$output" | "$JSONCHECK" '.tensors[0].meta.fps')" = 24 ]
 }
 
+@test "HEVC at the tiny sizes where libx265's CU-tree used to abort" {
+    command -v ffprobe >/dev/null || skip "ffprobe not installed"
+    for size in "40 24" "48 16" "48 24" "40 16"; do
+        set -- $size
+        run "$MKVIDEO" "$TMP/hevc.mp4" 9 "$1" "$2" libx265
+        assert_success
+        run ffprobe -v error -count_frames -select_streams v:0 \
+            -show_entries stream=nb_read_frames,width,height -of csv=p=0 "$TMP/hevc.mp4"
+        assert_output "$1,$2,9"
+    done
+}
+
 @test "odd sizes, one frame, frame selection and too-short clips" {
     "$MKVIDEO" "$TMP/odd.mkv" 9 45 30 ffv1
     fails_with 3 "$BIN/osp-encode" -m "$VAE" "$TMP/odd.mkv" -o "$TMP/never.msgpack"
