@@ -162,6 +162,9 @@ shape_of() {
 
 @test "HEVC at the tiny sizes where libx265's CU-tree used to abort" {
     command -v ffprobe >/dev/null || skip "ffprobe not installed"
+    # libx265 leaks a block of its own at exit; keep check-asan's leak
+    # checker to osp
+    export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
     for size in "40 24" "48 16" "48 24" "40 16"; do
         set -- $size
         run "$MKVIDEO" "$TMP/hevc.mp4" 9 "$1" "$2" libx265
