@@ -7,8 +7,9 @@
 # The list is ../shared/DESIGN.md's, plus pkg-config (for libosp.pc) and
 # clang with its runtime libraries (for `make fuzz`), and ffmpeg for ffprobe
 # (the tests count the frames of written videos with it, independently of
-# osp). The CUDA toolkit, cuDNN and NCCL come from NVIDIA, not from Debian:
-# `make CUDA=1` expects them under /usr/local/cuda.
+# osp), and zsh and groff-base (the completion and man page checks, which
+# would otherwise skip). The CUDA toolkit, cuDNN and NCCL come from NVIDIA,
+# not from Debian: `make CUDA=1` expects them under /usr/local/cuda.
 set -euo pipefail
 
 packages=(
@@ -16,7 +17,7 @@ packages=(
     libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
     libpng-dev libmsgpack-dev libcjson-dev libopenblas-dev libopenmpi-dev
     bats bats-assert bats-support
-    clang libclang-rt-14-dev ffmpeg
+    clang libclang-rt-14-dev ffmpeg zsh groff-base
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -28,14 +28,17 @@ done
 if ls tests/bats/*.bats >/dev/null 2>&1; then
     out=$(bats --tap tests/bats 2>&1)
     rc=$?
-    p=$(printf '%s\n' "$out" | grep -c '^ok ')
+    # a skipped case is not a pass: counted and named apart
+    s=$(printf '%s\n' "$out" | grep -c '^ok .* # skip')
+    p=$(($(printf '%s\n' "$out" | grep -c '^ok ') - s))
     f=$(printf '%s\n' "$out" | grep -c '^not ok ')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "$out" | tail -n 20
     fi
     [ "$f" -gt 0 ] && printf '%s\n' "$out" | grep -A4 '^not ok'
-    echo "bats: $p passed, $f failed"
+    [ "$s" -gt 0 ] && printf '%s\n' "$out" | grep '^ok .* # skip'
+    echo "bats: $p passed, $f failed ($s skipped)"
     passed=$((passed + p))
     failed=$((failed + f))
 fi
