@@ -24,6 +24,12 @@
 # gpu-fixtures/ (cp -r ../shared/fixtures gpu-fixtures; it is listed in
 # .git/info/exclude) and name it in the call's carry; gpu.sh links
 # ../shared/fixtures to it when that is missing.
+# A GPU machine without the project's libraries (a bare CUDA image): run
+# bench/gpu_stage.sh here after `make CUDA=1 ...` and name gpu-stage in the
+# call's carry; gpu.sh then unpacks that build (tools, libraries, bats,
+# fixtures) instead of building.
+# Each step runs under a time limit (GPU_TEST_S, default 240 s for the
+# tests; GPU_BENCH_S, default 120 s for each benchmark).
 # Environment: OUT (log folder), GPU_LATTE_DIR (default /tmp/osp-xl122),
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
@@ -43,25 +49,36 @@ table=$out/table.md
 log=$out/bench.log
 : >"$log"
 
-if [ ! -e ../shared/fixtures ] && [ -d gpu-fixtures ]; then
-    mkdir -p ../shared && ln -s "$PWD/gpu-fixtures" ../shared/fixtures
-fi
-
 device=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -n 1)
 echo "gpu.sh: device: ${device:-unknown}; $(date -u '+%Y-%m-%d %H:%M UTC')"
+test_s=${GPU_TEST_S:-240}
+bench_s=${GPU_BENCH_S:-120}
+# Python (PyTorch) keeps its own libraries: run it without ours in the path.
+py() { env -u LD_LIBRARY_PATH "$python" "$@"; }
 
-echo "gpu.sh: building (make CUDA=1, log $out/build.log)"
-if ! make -j"$jobs" CUDA=1 BUILD=$build BIN=$bin all tests $build/tests/cuda/parity \
-    $build/bench/gpu_bench >"$out/build.log" 2>&1; then
-    tail -n 30 "$out/build.log"
-    echo "gpu.sh: the CUDA build failed"
-    exit 1
+if [ -f gpu-stage/stage.tar.xz ]; then
+    echo "gpu.sh: unpacking the staged build (log $out/stage.log)"
+    bench/gpu_unstage.sh >"$out/stage.log" 2>&1 || { cat "$out/stage.log"; exit 1; }
+    tail -n 3 "$out/stage.log"
+    export LD_LIBRARY_PATH=$(cat gpu-stage/ld_path)
+else
+    if [ ! -e ../shared/fixtures ] && [ -d gpu-fixtures ]; then
+        mkdir -p ../shared && ln -s "$PWD/gpu-fixtures" ../shared/fixtures
+    fi
+    echo "gpu.sh: building (make CUDA=1, log $out/build.log)"
+    if ! make -j"$jobs" CUDA=1 BUILD=$build BIN=$bin all tests $build/tests/cuda/parity \
+        $build/bench/gpu_bench >"$out/build.log" 2>&1; then
+        tail -n 30 "$out/build.log"
+        echo "gpu.sh: the CUDA build failed"
+        exit 1
+    fi
 fi
 
 tests="not run"
 if [ "${GPU_SKIP_TESTS:-0}" != 1 ]; then
     echo "gpu.sh: make test-cuda (log $out/test-cuda.log)"
-    make CUDA=1 BUILD=$build BIN=$bin test-cuda >"$out/test-cuda.log" 2>&1
+    OSP_BIN=$PWD/$bin OSP_TEST_BUILD=$PWD/$build timeout "$test_s" tests/cuda/run.sh \
+        >"$out/test-cuda.log" 2>&1
     grep -E '^(not ok|#   )' "$out/test-cuda.log" | head -n 60
     tests=$(grep -E '^([0-9]+ passed, [0-9]+ failed|test-cuda: skipped.*)$' "$out/test-cuda.log" | tail -n 1)
     tests=${tests:-"did not finish (see test-cuda.log)"}
@@ -71,7 +88,7 @@ if [ "${GPU_SKIP_TESTS:-0}" != 1 ]; then
     if [[ $tests != *" 0 failed" && $tests != *skipped* ]] || [ "${GPU_SANITIZE:-0}" = 1 ]; then
         sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
         echo "gpu.sh: parity under OSP_CUDA_SYNC=1 and memcheck (log $out/sanitize.log)"
-        OSP_CUDA_SYNC=1 timeout 300 "$sanitizer" --tool memcheck --print-limit 20 \
+        OSP_CUDA_SYNC=1 timeout 90 "$sanitizer" --tool memcheck --print-limit 20 \
             $build/tests/cuda/parity >"$out/sanitize.log" 2>&1
         grep -E '^(not ok|#   )|ERROR SUMMARY|Invalid' "$out/sanitize.log" | head -n 40
     fi
@@ -79,11 +96,12 @@ fi
 
 [ "${GPU_SKIP_BENCH:-0}" = 1 ] && exit 0
 
+tmp=$(mktemp -d)
 rows=$out/rows.md
 : >"$rows"
 bench() { # bench ARGS...: rows to $rows, everything to the log
     echo "gpu.sh: gpu_bench $*" | tee -a "$log"
-    "$build/bench/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
+    timeout "$bench_s" "$build/bench/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
         echo "| gpu_bench $1 failed (see bench.log) | | | | |" >>"$rows"
 }
 bench gemm
@@ -91,16 +109,16 @@ peak=$(awk -F'|' '/GEMM bf16/ { gsub(/ /, "", $5); print $5 }' "$rows")
 bench attention
 bench conv3d
 # PyTorch on the same GPU and shapes, when the image has it with CUDA
-if "$python" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+if py -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
     echo "gpu.sh: torch_gpu.py" | tee -a "$log"
-    "$python" bench/gpu/torch_gpu.py 2>>"$log" | tee -a "$log" >>"$rows" ||
+    timeout "$bench_s" env -u LD_LIBRARY_PATH "$python" bench/gpu/torch_gpu.py 2>>"$log" | tee -a "$log" >>"$rows" ||
         echo "| torch_gpu.py failed (see bench.log) | | | | |" >>"$rows"
 else
     echo "| PyTorch reference: skipped (no python with CUDA torch) | | | | |" >>"$rows"
 fi
 
 # The XL/122 release config (LanguageBind/Open-Sora-Plan-v1.0.0 65x512x512).
-cat >"$out/xl122_config.json" <<'JSON'
+cat >"$tmp/xl122_config.json" <<'JSON'
 {"_class_name": "LatteT2V", "activation_fn": "gelu-approximate",
  "attention_bias": true, "attention_head_dim": 72, "caption_channels": 4096,
  "cross_attention_dim": 1152, "in_channels": 4, "norm_elementwise_affine": false,
@@ -108,30 +126,30 @@ cat >"$out/xl122_config.json" <<'JSON'
  "num_layers": 28, "out_channels": 8, "patch_size": 2, "patch_size_t": 1,
  "sample_size": [64, 64], "video_length": 17}
 JSON
-bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
-OSP_CUDA_TF32=1 bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
-OSP_CUDA_BF16=1 bench latte "$out/xl122_config.json" "$latte_dir" "${peak:-0}"
+bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
+OSP_CUDA_TF32=1 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
+OSP_CUDA_BF16=1 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
 
 # VAE decode through the tool, timed whole (load + decode + stream out)
-if "$python" -c 'import torch, safetensors' 2>/dev/null; then
+if py -c 'import torch, safetensors' 2>/dev/null; then
     echo "gpu.sh: VAE decode" | tee -a "$log"
-    [ -f "$vae_dir/config.json" ] || "$python" bench/torch_vae.py init "$vae_dir" >>"$log" 2>&1
-    "$python" - "$out/latent.st" >>"$log" 2>&1 <<'PY'
+    [ -f "$vae_dir/config.json" ] || py bench/torch_vae.py init "$vae_dir" >>"$log" 2>&1
+    py - "$tmp/latent.st" >>"$log" 2>&1 <<'PY'
 import sys, torch
 from safetensors.torch import save_file
 torch.manual_seed(0)
 save_file({"latent": torch.randn(1, 4, 17, 64, 64)}, sys.argv[1])
 PY
-    $build/tests/tools/mkstream convert "$out/latent.st" "$out/latent.msgpack" latent >>"$log" 2>&1
+    $build/tests/tools/mkstream convert "$tmp/latent.st" "$tmp/latent.msgpack" latent >>"$log" 2>&1
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 \
-        >"$out/vae_mem.txt" 2>/dev/null &
+        >"$tmp/vae_mem.txt" 2>/dev/null &
     smi=$!
     start=$(date +%s.%N)
-    if $bin/osp-decode --device cuda -m "$vae_dir" "$out/latent.msgpack" \
-        -o "$out/vae_out.msgpack" >>"$log" 2>&1; then
+    if timeout "$bench_s" $bin/osp-decode --device cuda -m "$vae_dir" "$tmp/latent.msgpack" \
+        -o "$tmp/vae_out.msgpack" >>"$log" 2>&1; then
         ms=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
         kill "$smi" 2>/dev/null
-        mem=$(sort -n "$out/vae_mem.txt" | tail -n 1)
+        mem=$(sort -n "$tmp/vae_mem.txt" | tail -n 1)
         echo "| VAE decode 17x64x64 -> 65x512x512 (osp-decode, whole run) | release config, random weights | $ms | | peak ${mem:-?} MiB (nvidia-smi) |" >>"$rows"
     else
         kill "$smi" 2>/dev/null
