@@ -33,7 +33,8 @@
 # Environment: OUT (log folder), GPU_LATTE_DIR (default /tmp/osp-xl122),
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
-#   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_SANITIZE=1 (run the
+#   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_BENCHES (which
+#   benchmarks, default "gemm attention conv3d torch latte vae"), GPU_SANITIZE=1 (run the
 #   parity suite under compute-sanitizer even when it passed; it always does
 #   after a failure).
 set -uo pipefail
@@ -99,7 +100,10 @@ fi
 tmp=$(mktemp -d)
 rows=$out/rows.md
 : >"$rows"
+benches=" ${GPU_BENCHES:-gemm attention conv3d torch latte vae} "
+wanted() { [[ $benches == *" $1 "* ]]; }
 bench() { # bench ARGS...: rows to $rows, everything to the log
+    wanted "$1" || return 0
     echo "gpu.sh: gpu_bench $*" | tee -a "$log"
     timeout "$bench_s" "$build/bench/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
         echo "| gpu_bench $1 failed (see bench.log) | | | | |" >>"$rows"
@@ -109,7 +113,9 @@ peak=$(awk -F'|' '/GEMM bf16/ { gsub(/ /, "", $5); print $5 }' "$rows")
 bench attention
 bench conv3d
 # PyTorch on the same GPU and shapes, when the image has it with CUDA
-if py -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+if ! wanted torch; then
+    :
+elif py -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
     echo "gpu.sh: torch_gpu.py" | tee -a "$log"
     timeout "$bench_s" env -u LD_LIBRARY_PATH "$python" bench/gpu/torch_gpu.py 2>>"$log" | tee -a "$log" >>"$rows" ||
         echo "| torch_gpu.py failed (see bench.log) | | | | |" >>"$rows"
@@ -131,7 +137,9 @@ OSP_CUDA_TF32=1 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
 OSP_CUDA_BF16=1 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
 
 # VAE decode through the tool, timed whole (load + decode + stream out)
-if py -c 'import torch, safetensors' 2>/dev/null; then
+if ! wanted vae; then
+    :
+elif py -c 'import torch, safetensors' 2>/dev/null; then
     echo "gpu.sh: VAE decode" | tee -a "$log"
     [ -f "$vae_dir/config.json" ] || py bench/torch_vae.py init "$vae_dir" >>"$log" 2>&1
     py - "$tmp/latent.st" >>"$log" 2>&1 <<'PY'
@@ -145,12 +153,12 @@ PY
         >"$tmp/vae_mem.txt" 2>/dev/null &
     smi=$!
     start=$(date +%s.%N)
-    if timeout "$bench_s" $bin/osp-decode --device cuda -m "$vae_dir" "$tmp/latent.msgpack" \
+    if timeout "$bench_s" $bin/osp-decode --device cuda --tile -m "$vae_dir" "$tmp/latent.msgpack" \
         -o "$tmp/vae_out.msgpack" >>"$log" 2>&1; then
         ms=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
         kill "$smi" 2>/dev/null
         mem=$(sort -n "$tmp/vae_mem.txt" | tail -n 1)
-        echo "| VAE decode 17x64x64 -> 65x512x512 (osp-decode, whole run) | release config, random weights | $ms | | peak ${mem:-?} MiB (nvidia-smi) |" >>"$rows"
+        echo "| VAE tiled decode 17x64x64 -> 65x512x512 (osp-decode --tile, whole run) | release config, random weights | $ms | | peak ${mem:-?} MiB (nvidia-smi) |" >>"$rows"
     else
         kill "$smi" 2>/dev/null
         echo "| VAE decode failed (see bench.log) | | | | |" >>"$rows"

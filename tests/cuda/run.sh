@@ -16,6 +16,7 @@ export OSP_TEST_BUILD=$build
 passed=0 failed=0
 # Full f32, then products in TF32, then matmul and linear in bf16.
 for mode in "" OSP_CUDA_TF32=1 OSP_CUDA_BF16=1; do
+    start=$SECONDS
     out=$(env $mode "$build/tests/cuda/parity" 2>&1)
     rc=$?
     printf '%s\n' "$out"
@@ -28,7 +29,7 @@ for mode in "" OSP_CUDA_TF32=1 OSP_CUDA_BF16=1; do
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1 # crashed without a failing line
     fi
-    echo "parity ${mode:-f32}: $p passed, $f failed"
+    echo "parity ${mode:-f32}: $p passed, $f failed ($((SECONDS - start)) s)"
     passed=$((passed + p))
     failed=$((failed + f))
 done
@@ -48,13 +49,17 @@ if ! command -v bats >/dev/null || [ ! -d ../shared/fixtures ]; then
 fi
 suites=(tests/bats/osp-vae.bats tests/bats/osp-textenc.bats tests/bats/osp-denoise.bats
     tests/bats/osp-eval.bats)
-out=$(bats --tap "${suites[@]}" 2>&1)
-rc=$?
+# Streamed as it runs (so a run cut short still shows how far it got), each
+# case timed, none allowed to hang the suite.
+log=$(mktemp)
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120} bats --tap --timing "${suites[@]}" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+out=$(cat "$log")
+rm -f "$log"
 skipped=$(printf '%s\n' "$out" | grep -c '^ok .* # skip')
 p=$(($(printf '%s\n' "$out" | grep -c '^ok ') - skipped))
 f=$(printf '%s\n' "$out" | grep -c '^not ok ')
 [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-[ "$f" -gt 0 ] && printf '%s\n' "$out" | grep -A6 '^not ok'
 [ "$skipped" -gt 0 ] && printf '%s\n' "$out" | grep '^ok .* # skip'
 echo "model fixtures on cuda (bats): $p passed, $f failed, $skipped skipped"
 passed=$((passed + p))

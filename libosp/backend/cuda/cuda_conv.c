@@ -129,24 +129,30 @@ done:
 /* Runs `call` (which reads algo_, wsp_ and ws_) with each algorithm of a
  * heuristic list that succeeded and fits WORKSPACE_LIMIT, in the list's
  * order, until one runs: the heuristics can list an algorithm that then
- * refuses the descriptors (CUDNN_STATUS_NOT_SUPPORTED). Sets st and jumps
- * to done on failure. The workspace is released once the call is queued
- * (the allocator is stream-ordered). */
+ * refuses the descriptors (CUDNN_STATUS_NOT_SUPPORTED). Deterministic
+ * algorithms first: some backward-data ones (conv_transpose's forward)
+ * add with atomics, and the same frames must give the same flow bit for
+ * bit (FloLPIPS of identical videos is 0/0 = NaN only then). Sets st and
+ * jumps to done on failure. The workspace is released once the call is
+ * queued (the allocator is stream-ordered). */
 #define RUN_ALGOS(n, perf, count, call)                                                \
     do {                                                                               \
         cudnnStatus_t last_ = CUDNN_STATUS_NOT_SUPPORTED;                              \
-        for (int i_ = 0; i_ < (count) && last_ != CUDNN_STATUS_SUCCESS; i_++) {        \
-            if ((perf)[i_].status != CUDNN_STATUS_SUCCESS ||                           \
-                (perf)[i_].memory > WORKSPACE_LIMIT)                                   \
+        for (int i_ = 0; i_ < 2 * (count) && last_ != CUDNN_STATUS_SUCCESS; i_++) {    \
+            bool any_ = i_ >= (count); /* second pass: the non-deterministic ones */   \
+            int a_ = i_ % (count);                                                     \
+            if ((perf)[a_].status != CUDNN_STATUS_SUCCESS ||                           \
+                (perf)[a_].memory > WORKSPACE_LIMIT ||                                 \
+                ((perf)[a_].determinism == CUDNN_DETERMINISTIC) == any_)               \
                 continue;                                                              \
-            size_t ws_ = (perf)[i_].memory;                                            \
+            size_t ws_ = (perf)[a_].memory;                                            \
             osp_storage *mem_ = ws_ ? cu_scratch(ws_) : NULL;                          \
             if (ws_ && !mem_) {                                                        \
                 st = osp_error_code();                                                 \
                 goto done;                                                             \
             }                                                                          \
             void *wsp_ = mem_ ? mem_->data : NULL;                                     \
-            __typeof__((perf)[i_].algo) algo_ = (perf)[i_].algo;                       \
+            __typeof__((perf)[a_].algo) algo_ = (perf)[a_].algo;                       \
             last_ = (call);                                                            \
             osp_storage_release(mem_);                                                 \
             if (last_ != CUDNN_STATUS_SUCCESS && last_ != CUDNN_STATUS_NOT_SUPPORTED)  \
