@@ -7,27 +7,29 @@ _osp_train()
     _init_completion || return
 
     case $prev in
-        -m | --init | --run)
+        -m | --init | --run | --vae | --t5)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        --data | --config | -o | --output)
+        --data | --config | --captions | -o | --output)
             _filedir
             return ;;
         --device)
             COMPREPLY=($(compgen -W 'cpu cuda' -- "$cur"))
             return ;;
         --batch | --accum | --max-steps | --time-budget | --lr | --warmup | --weight-decay | \
-            --max-grad-norm | --ema | --seed | --checkpoint-every | --keep | --threads)
+            --max-grad-norm | --ema | --seed | --checkpoint-every | --keep | --threads | \
+            --frames | --sample-rate | --size | --image-num | --max-length)
             return ;;
     esac
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
             --time-budget --lr --warmup --weight-decay --max-grad-norm --ema --seed
-            --checkpoint-every --keep --resume -o --output -q --quiet -v --verbose --device
-            --threads -h --help --version' -- "$cur"))
+            --checkpoint-every --keep --resume --captions --vae --t5 --frames --sample-rate
+            --size --image-num --max-length --no-flip --tile -o --output -q --quiet -v
+            --verbose --device --threads -h --help --version' -- "$cur"))
         return
     fi
     # the stage
-    COMPREPLY=($(compgen -W 'dit' -- "$cur"))
+    COMPREPLY=($(compgen -W 'prepare dit' -- "$cur"))
 } && complete -F _osp_train osp-train

@@ -1,7 +1,9 @@
-/* osp-train — training stages. `osp-train dit` trains the LatteT2V
- * transformer on prepared features (libosp/train/dit_train.h), on one
- * process or data-parallel under mpirun (libosp/train/dist.h); this file
- * only parses options, wires the metrics output and the stop signals. */
+/* osp-train — training stages. `osp-train prepare` turns videos and a
+ * caption file into features (libosp/train/prepare.h); `osp-train dit`
+ * trains the LatteT2V transformer on them (libosp/train/dit_train.h), on
+ * one process or data-parallel under mpirun (libosp/train/dist.h); this
+ * file only parses options, wires the metrics output and the stop
+ * signals. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "common/cli.h"
 #include "core/log.h"
 #include "train/dit_train.h"
+#include "train/prepare.h"
 
 /* Exit status when another run holds the run folder's lock. */
 #define EXIT_BUSY 6
@@ -18,8 +21,13 @@ static int64_t opt_batch = 1, opt_accum = 1, opt_max_steps = 1000000, opt_warmup
                opt_every = 500, opt_keep;
 static double opt_time_budget, opt_lr = 2e-5, opt_wd = 1e-2, opt_clip, opt_ema;
 static bool opt_resume;
+/* prepare */
+static const char *opt_captions, *opt_vae, *opt_t5;
+static int64_t opt_frames = 17, opt_sample_rate = 1, opt_size = 256, opt_image_num,
+               opt_max_length = 300;
+static bool opt_no_flip, opt_tile;
 
-static const cli_option options[] = {
+static const cli_option dit_options[] = {
     {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
      .help = "Latte folder to start from (config.json + weights)"},
     {.name = "config", .kind = CLI_STRING, .metavar = "FILE", .s = &opt_config,
@@ -57,15 +65,102 @@ static const cli_option options[] = {
     {0},
 };
 
-static const cli_tool tool = {
+static const cli_option prepare_options[] = {
+    {.name = "captions", .kind = CLI_STRING, .metavar = "FILE", .s = &opt_captions,
+     .help = "[{\"path\": video, \"cap\": [text]}] JSON"},
+    {.name = "vae", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_vae,
+     .help = "CausalVideoVAE folder"},
+    {.name = "t5", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_t5,
+     .help = "T5 folder (with spiece.model)"},
+    {.name = "data", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_data,
+     .help = "feature folder to write (created if needed)"},
+    {.name = "frames", .kind = CLI_INT, .metavar = "F", .min = 1, .max = 4097, .i = &opt_frames,
+     .help = "frames per clip, 1+4k (default 17)"},
+    {.name = "sample-rate", .kind = CLI_INT, .metavar = "S", .min = 1, .max = 1000,
+     .i = &opt_sample_rate, .help = "take every S-th frame (default 1)"},
+    {.name = "size", .kind = CLI_INT, .metavar = "N", .min = 8, .max = 8192, .i = &opt_size,
+     .help = "square frame side (default 256)"},
+    {.name = "image-num", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 256,
+     .i = &opt_image_num, .help = "image frames per clip (default 0)"},
+    {.name = "max-length", .kind = CLI_INT, .metavar = "L", .min = 1, .max = 8192,
+     .i = &opt_max_length, .help = "caption tokens (default 300)"},
+    {.name = "no-flip", .kind = CLI_FLAG, .flag = &opt_no_flip,
+     .help = "never flip (default: half the clips)"},
+    {.name = "tile", .kind = CLI_FLAG, .flag = &opt_tile,
+     .help = "the VAE's tiled encoder (512² stage)"},
+    {.name = "seed", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 9007199254740991.0,
+     .i = &opt_seed, .help = "seed of the windows and flips (default 0)"},
+    {0},
+};
+
+static const cli_option no_options[] = {{0}};
+
+static const cli_tool stages[] = {
+    {
+        .name = "osp-train",
+        .summary = "Prepare training features from videos and a caption file.",
+        .args = "prepare",
+        .example = "osp-train prepare --captions caps.json --vae vae --t5 t5 --data feats/",
+        .options = prepare_options,
+        .min_args = 1,
+        .max_args = 1,
+    },
+    {
+        .name = "osp-train",
+        .summary = "Train the LatteT2V transformer (dit) on prepared features.",
+        .args = "dit",
+        .example = "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
+        .options = dit_options,
+        .min_args = 1,
+        .max_args = 1,
+    },
+};
+
+static const cli_tool general = {
     .name = "osp-train",
-    .summary = "Train the LatteT2V transformer (dit) on prepared features.",
-    .args = "dit",
-    .example = "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
-    .options = options,
+    .summary = "Training stages: prepare (features from videos and captions), dit (the\n"
+               "LatteT2V transformer). `osp-train STAGE --help` lists a stage's options.",
+    .args = "prepare|dit",
+    .example = "osp-train prepare --captions caps.json --vae vae --t5 t5 --data feats/\n"
+               "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
+    .options = no_options,
     .min_args = 1,
     .max_args = 1,
 };
+
+/* The stage named on the command line (usually right after the tool name)
+ * picks the option table; without one, the general help. */
+static const cli_tool *stage_tool(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        for (size_t k = 0; k < sizeof stages / sizeof *stages; k++)
+            if (strcmp(argv[i], stages[k].args) == 0)
+                return &stages[k];
+    return &general;
+}
+
+
+static int prepare(const cli_common *common)
+{
+    if (!opt_captions || !opt_vae || !opt_t5 || !opt_data)
+        cli_usage_error("prepare needs --captions FILE, --vae DIR, --t5 DIR and --data DIR");
+    osp_prepare_opts o = {
+        .captions = opt_captions, .vae = opt_vae, .t5 = opt_t5, .data = opt_data,
+        .frames = opt_frames, .sample_rate = opt_sample_rate, .size = opt_size,
+        .image_num = opt_image_num, .max_length = opt_max_length, .flip = !opt_no_flip,
+        .tile = opt_tile, .seed = (uint64_t)opt_seed, .device = common->device,
+    };
+    osp_prepare_stats s;
+    osp_status st = osp_prepare_features(&o, &s);
+    if (st) {
+        osp_log_error("%s", osp_error_message());
+        return (int)st;
+    }
+    osp_log_info("%s: %lld records: %lld prepared, %lld already there, %lld skipped",
+                 opt_data, (long long)s.records, (long long)s.written, (long long)s.kept,
+                 (long long)s.skipped);
+    return 0;
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -83,12 +178,19 @@ int main(int argc, char **argv)
         return OSP_ERR_RUNTIME;
     }
     cli_common common;
-    cli_parse(&tool, argc, argv, &common);
+    cli_parse(stage_tool(argc, argv), argc, argv, &common);
     if (dist.rank > 0) /* rank 0 speaks for the run */
         osp_log_set_level(OSP_LOG_ERROR);
+    if (strcmp(common.argv[0], "prepare") == 0) {
+        if (dist.size > 1)
+            cli_usage_error("prepare runs as one process (not under mpirun)");
+        int rc = prepare(&common);
+        osp_dist_finalize(&dist);
+        return rc;
+    }
     if (strcmp(common.argv[0], "dit") != 0)
-        cli_usage_error("unknown stage '%s': this version trains `dit` (the VAE stage is not "
-                        "built yet)", common.argv[0]);
+        cli_usage_error("unknown stage '%s': this version has `prepare` and `dit` (the VAE "
+                        "stage is not built yet)", common.argv[0]);
     if (!opt_data || !opt_run)
         cli_usage_error("dit needs --data PATH and --run DIR (see --help)");
     if (common.device != OSP_DEVICE_CPU)

@@ -7,39 +7,7 @@
 
 #include "backend/ops.h"
 #include "core/rng.h"
-
-/* What a random stream is for (part of its key). */
-enum { STREAM_PERM = 1, STREAM_TIMESTEP, STREAM_NOISE, STREAM_POSTERIOR };
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* The seed of stream `what` for item `index`. */
-static uint64_t stream_seed(uint64_t seed, int what, uint64_t index)
-{
-    return splitmix64(splitmix64(splitmix64(seed) ^ (uint64_t)what) ^ index);
-}
-
-/* 32 random bits: lane 0 of Philox block `counter` under key. */
-static uint32_t random_u32(uint64_t key, uint64_t counter)
-{
-    const uint32_t ctr[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), 0, 0};
-    const uint32_t k[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
-    uint32_t out[4];
-    osp_philox4x32_10(ctr, k, out);
-    return out[0];
-}
-
-/* Uniform integer in [0, n) (n <= 2^32) by the multiply-shift map. */
-static uint64_t random_below(uint64_t key, uint64_t counter, uint64_t n)
-{
-    return ((uint64_t)random_u32(key, counter) * n) >> 32;
-}
+#include "train/train_rng.h"
 
 osp_status osp_dit_sampler_init(osp_dit_sampler *s, const osp_dit_data *d, uint64_t seed,
                                 int64_t batch)
@@ -63,11 +31,11 @@ osp_status osp_dit_sampler_clip(osp_dit_sampler *s, int64_t i, size_t *clip)
     size_t n = s->data->n;
     int64_t epoch = i / (int64_t)n;
     if (epoch != s->perm_epoch) { /* Fisher-Yates, keyed by the epoch */
-        uint64_t key = stream_seed(s->seed, STREAM_PERM, (uint64_t)epoch);
+        uint64_t key = osp_stream_seed(s->seed, OSP_STREAM_PERM, (uint64_t)epoch);
         for (size_t j = 0; j < n; j++)
             s->perm[j] = j;
         for (size_t j = n; j-- > 1;) {
-            size_t r = (size_t)random_below(key, j, j + 1), tmp = s->perm[j];
+            size_t r = (size_t)osp_random_below(key, j, j + 1), tmp = s->perm[j];
             s->perm[j] = s->perm[r];
             s->perm[r] = tmp;
         }
@@ -87,8 +55,8 @@ static osp_status latent_row(const osp_dit_sampler *s, const osp_tensor *x, int6
         memcpy(dst, src, (size_t)n * sizeof *dst);
         return OSP_OK;
     }
-    osp_status st = osp_rng_normal_fill(dst, n, stream_seed(s->seed, STREAM_POSTERIOR,
-                                                            (uint64_t)sample), 0);
+    uint64_t key = osp_stream_seed(s->seed, OSP_STREAM_POSTERIOR, (uint64_t)sample);
+    osp_status st = osp_rng_normal_fill(dst, n, key, 0);
     for (int64_t j = 0; !st && j < n; j++) {
         float logvar = fminf(fmaxf(src[n + j], -30.0f), 20.0f);
         float z = src[j] + expf(0.5f * logvar) * dst[j];
@@ -127,9 +95,8 @@ osp_status osp_dit_sampler_batch(osp_dit_sampler *s, int64_t k, osp_dit_batch *b
         st = osp_dit_sampler_clip(s, sample, &clip);
         st = st ? st : osp_dit_data_read(d, clip, &r);
         st = st ? st : latent_row(s, r.x, sample, osp_f32(b->x0) + i * n, n);
-        st = st ? st : osp_rng_normal_fill(osp_f32(b->noise) + i * n, n,
-                                           stream_seed(s->seed, STREAM_NOISE, (uint64_t)sample),
-                                           0);
+        uint64_t noise_key = osp_stream_seed(s->seed, OSP_STREAM_NOISE, (uint64_t)sample);
+        st = st ? st : osp_rng_normal_fill(osp_f32(b->noise) + i * n, n, noise_key, 0);
         osp_tensor *mask = !st && r.mask ? osp_tensor_to_dtype(r.mask, OSP_F32) : NULL;
         if (!st && r.mask && !mask)
             st = osp_error_code();
@@ -140,8 +107,8 @@ osp_status osp_dit_sampler_batch(osp_dit_sampler *s, int64_t k, osp_dit_batch *b
                 memcpy(osp_f32(b->mask) + (i * R + row) * d->L, osp_f32(mask),
                        (size_t)d->L * sizeof(float));
         }
-        t[i] = (int64_t)random_below(stream_seed(s->seed, STREAM_TIMESTEP, (uint64_t)sample), 0,
-                                     OSP_DIFFUSION_STEPS);
+        uint64_t t_key = osp_stream_seed(s->seed, OSP_STREAM_TIMESTEP, (uint64_t)sample);
+        t[i] = (int64_t)osp_random_below(t_key, 0, OSP_DIFFUSION_STEPS);
         osp_pool_pop();
     }
     return st;

@@ -15,6 +15,7 @@
 #include "backend/ops.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "io/text_file.h"
 #include "nn/params.h"
 #include "train/checkpoint.h"
 #include "train/dit_batch.h"
@@ -47,41 +48,12 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Configs and run state: JSON files far below this. */
+#define MAX_JSON_BYTES ((size_t)64 << 20)
+
 static char *read_text(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        osp_error(OSP_ERR_IO, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 > cap) {
-            char *b = cap < (64u << 20) ? realloc(buf, cap = cap ? 2 * cap : 8192) : NULL;
-            if (!b) {
-                free(buf);
-                fclose(f);
-                osp_error(OSP_ERR_DATA, "%s: too large for a config", path);
-                return NULL;
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        osp_error(OSP_ERR_IO, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
+    return osp_read_text_file(path, MAX_JSON_BYTES, "a JSON config", len);
 }
 
 static char *join(const char *a, const char *b)

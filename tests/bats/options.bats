@@ -8,7 +8,7 @@ load helpers
 # option lines ("  -m, --model DIR  ..." or "      --stats  ..."), and
 # every -x / --long token of the "Common options:" paragraph.
 help_options() {
-    "$1" --help | awk '
+    help_texts "$1" | awk '
         /^Common options:/ { common = 1 }
         common && /^(Common options:|  )/ {
             n = split($0, w, /[ ,\/|]+/)
@@ -21,6 +21,20 @@ help_options() {
             if (line ~ /^-[[:alnum:]], /) { print substr(line, 1, 2); line = substr(line, 5) }
             split(line, w, " "); print w[1]
         }'
+}
+
+# A tool's --help, and for a tool with stages ("Usage: T [OPTIONS] a|b")
+# each stage's help too (`T a --help`), where the stage's options are.
+stages() {
+    "$1" --help | sed -n '1s/^Usage: [^ ]* \[OPTIONS\] \([a-z]*\(|[a-z]*\)\{1,\}\)$/\1/p' | tr '|' ' '
+}
+
+help_texts() {
+    local s
+    "$1" --help
+    for s in $(stages "$1"); do
+        "$1" "$s" --help
+    done
 }
 
 tools() {
@@ -43,6 +57,15 @@ tools() {
         [ "${#lines[@]}" -le 24 ] || { echo "$t --help: ${#lines[@]} lines"; false; }
         for line in "${lines[@]}"; do
             [ "${#line}" -le 80 ] || { echo "$t --help: line over 80 columns: $line"; false; }
+        done
+        for s in $(stages "$BIN/$t"); do
+            run "$BIN/$t" "$s" --help
+            assert_success
+            assert_line --index 0 "Usage: $t [OPTIONS] $s"
+            [ "${#lines[@]}" -le 24 ] || { echo "$t $s --help: ${#lines[@]} lines"; false; }
+            for line in "${lines[@]}"; do
+                [ "${#line}" -le 80 ] || { echo "$t $s --help: over 80 columns: $line"; false; }
+            done
         done
         run "$BIN/$t" --version
         assert_success

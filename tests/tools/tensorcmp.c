@@ -4,6 +4,9 @@
  *
  *   tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]
  *
+ * (the expected file may also be an osp stream, KEY then naming its tensor;
+ * NAME@AXIS:START:END compares that slice of the stream tensor)
+ *
  * Passes (exit 0) when max |got - SCALE*want| <= TOL * max(1, max |SCALE*want|);
  * prints the error either way; exit 1 on a mismatch, 2 on bad arguments or
  * unreadable inputs. */
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/ops.h"
 #include "io/safetensors.h"
 #include "io/stream.h"
 
@@ -31,11 +35,28 @@ static osp_tensor *from_stream(const char *path, const char *name)
     return found;
 }
 
+/* NAME or NAME@AXIS:START:END of a stream. */
+static osp_tensor *from_stream_slice(const char *path, const char *spec)
+{
+    char name[128];
+    int axis;
+    long long start, end;
+    const char *at = strchr(spec, '@');
+    if (!at || (size_t)(at - spec) >= sizeof name)
+        return from_stream(path, spec);
+    snprintf(name, sizeof name, "%.*s", (int)(at - spec), spec);
+    if (sscanf(at + 1, "%d:%lld:%lld", &axis, &start, &end) != 3)
+        return NULL;
+    osp_tensor *t = from_stream(path, name);
+    return t ? osp_contiguous(osp_slice(t, axis, start, end, 1)) : NULL;
+}
+
 /* The comparison; its tensors belong to the caller's pool. */
 static int compare(char **argv, double tol, double scale, osp_safetensors *st)
 {
-    osp_tensor *got = from_stream(argv[1], argv[2]);
-    osp_tensor *want = st ? osp_tensor_to_dtype(osp_safetensors_get(st, argv[4]), OSP_F32) : NULL;
+    osp_tensor *got = from_stream_slice(argv[1], argv[2]);
+    osp_tensor *want = st ? osp_tensor_to_dtype(osp_safetensors_get(st, argv[4]), OSP_F32)
+                          : from_stream(argv[3], argv[4]);
     if (!got || !want) {
         fprintf(stderr, "tensorcmp: %s\n", !got ? "tensor not in the stream"
                                                 : osp_error_message());
@@ -65,7 +86,7 @@ int main(int argc, char **argv)
     }
     double tol = atof(argv[5]), scale = argc == 7 ? atof(argv[6]) : 1.0;
     osp_pool_push(); /* freed before exit, so leak checkers stay quiet */
-    osp_safetensors *st = osp_safetensors_open(argv[3]);
+    osp_safetensors *st = osp_stream_sniff(argv[3]) ? NULL : osp_safetensors_open(argv[3]);
     int rc = compare(argv, tol, scale, st);
     osp_pool_pop();
     osp_safetensors_close(st);
