@@ -154,3 +154,54 @@ meta() { # meta FILE KEY: the moments tensor's meta value
     fails_with 2 "$BIN/osp-train" prepare --captions "$TMP/caps.json" --vae "$VAE" --data "$TMP/f"
     [ ! -e "$TMP/f" ] || [ -z "$(ls -A "$TMP/f")" ]
 }
+
+@test "examples/cron from raw videos: each stage prepares its features, then trains" {
+    need_fixtures
+    local d=$TMP/cascade i
+    mkdir -p "$d"
+    "$MKLATTE" "$d/latte" 32
+    # 17x64 -> 33x64 (temporal table interpolated) -> 33x128 (2-D table extended)
+    sed 's/"video_length": 5/"video_length": 9/' "$d/latte/config.json" >"$d/s2.json"
+    sed 's/"sample_size": \[8, 8\]/"sample_size": [16, 16]/' "$d/s2.json" >"$d/s3.json"
+    "$MKVIDEO" "$d/v1.mkv" 36 128 128 ffv1
+    "$MKVIDEO" "$d/v2.mkv" 40 160 128 ffv1
+    captions "$d/caps.json" "$d/v1.mkv|A square moves." "$d/v2.mkv|Two squares."
+    cat >"$d/conf" <<CONF
+RUNS=$d/runs
+INIT=$d/latte
+TIME_BUDGET=0
+BATCH=2
+EXTRA="-q --threads 1 --lr 1e-3"
+CAPTIONS=$d/caps.json
+VAE=$VAE
+T5=$T5
+STAGE1_CONFIG=$d/latte/config.json STAGE1_DATA=$d/f1 STAGE1_STEPS=1
+STAGE1_FRAMES=17 STAGE1_SIZE=64 STAGE1_IMAGES=2
+STAGE2_CONFIG=$d/s2.json STAGE2_DATA=$d/f2 STAGE2_STEPS=1 STAGE2_FRAMES=33 STAGE2_SIZE=64
+STAGE3_CONFIG=$d/s3.json STAGE3_DATA=$d/f3 STAGE3_STEPS=1 STAGE3_FRAMES=33 STAGE3_SIZE=128
+STAGE3_PREPARE="--max-length 16"
+CONF
+    # --max-length is 300 in stages 1-2: the Latte takes any text length
+    for i in 1 2 3 4; do
+        run env OSP_BIN="$BIN" "$REPO/examples/cron/stages.sh" "$d/conf"
+        assert_success
+    done
+    assert_output --partial "all stages are done: $d/runs/stage3/checkpoint-1/model"
+    for n in 1 2 3; do
+        [ -f "$d/f$n/.prepared" ] && [ "$(ls "$d/f$n" | wc -l)" -eq 2 ]
+        [ "$(wc -l <"$d/runs/stage$n.jsonl")" -eq 1 ]
+    done
+    run "$BIN/osp-info" "$d/f1/clip-000000.msgpack"
+    assert_output --partial "[1, 8, 7, 8, 8]"
+    run "$BIN/osp-info" "$d/f3/clip-000001.msgpack"
+    assert_output --partial "[1, 8, 9, 16, 16]"
+    # a preparation holding the lock ends the slice at once, successfully
+    rm "$d/f3/.prepared" && rm -r "$d/runs/stage3"
+    flock "$d/f3.lock" sleep 30 >/dev/null 2>&1 3>&- &
+    local holder=$!
+    sleep 0.3
+    run env OSP_BIN="$BIN" "$REPO/examples/cron/stages.sh" "$d/conf"
+    kill "$holder"
+    assert_success
+    [ ! -d "$d/runs/stage3" ]
+}

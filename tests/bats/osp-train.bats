@@ -250,7 +250,7 @@ CONF
     cmp "$d/s3.json" "$d/runs/stage3/checkpoint-2/model/config.json"
     # a slice that finds the run folder locked exits 0 at once
     rm -r "$d/runs/stage3/checkpoint-2"
-    flock "$d/runs/stage3/lock" sleep 30 &
+    flock "$d/runs/stage3/lock" sleep 30 >/dev/null 2>&1 3>&- &
     local holder=$!
     sleep 0.3
     run env OSP_BIN="$BIN" "$REPO/examples/cron/stages.sh" "$d/conf"
