@@ -10,7 +10,7 @@ _osp_train()
         -m | --init | --run | --vae | --t5)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        --data | --config | --captions | -o | --output)
+        --data | --config | --captions | --init-2d | -o | --output)
             _filedir
             return ;;
         --device)
@@ -26,10 +26,10 @@ _osp_train()
         COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
             --time-budget --lr --warmup --weight-decay --max-grad-norm --ema --seed
             --checkpoint-every --keep --resume --captions --vae --t5 --frames --sample-rate
-            --size --image-num --max-length --no-flip --tile -o --output -q --quiet -v
+            --size --image-num --max-length --no-flip --tile --init-2d -o --output -q --quiet -v
             --verbose --device --threads -h --help --version' -- "$cur"))
         return
     fi
     # the stage
-    COMPREPLY=($(compgen -W 'prepare dit' -- "$cur"))
+    COMPREPLY=($(compgen -W 'inflate prepare dit' -- "$cur"))
 } && complete -F _osp_train osp-train

@@ -1,4 +1,6 @@
-/* osp-train — training stages. `osp-train prepare` turns videos and a
+/* osp-train — training stages. `osp-train inflate` makes a CausalVideoVAE
+ * from a 2D Stable-Diffusion VAE (tail initialisation,
+ * models/causalvae.h osp_vae_init_2d); `osp-train prepare` turns videos and a
  * caption file into features (libosp/train/prepare.h); `osp-train dit`
  * trains the LatteT2V transformer on them (libosp/train/dit_train.h), on
  * one process or data-parallel under mpirun (libosp/train/dist.h); this
@@ -6,10 +8,14 @@
  * signals. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/cli.h"
 #include "core/log.h"
+#include "io/text_file.h"
+#include "models/causalvae.h"
+#include "train/checkpoint.h"
 #include "train/dit_train.h"
 #include "train/prepare.h"
 
@@ -26,6 +32,8 @@ static const char *opt_captions, *opt_vae, *opt_t5;
 static int64_t opt_frames = 17, opt_sample_rate = 1, opt_size = 256, opt_image_num,
                opt_max_length = 300;
 static bool opt_no_flip, opt_tile;
+/* inflate */
+static const char *opt_init_2d;
 
 static const cli_option dit_options[] = {
     {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
@@ -93,9 +101,27 @@ static const cli_option prepare_options[] = {
     {0},
 };
 
+static const cli_option inflate_options[] = {
+    {.name = "init-2d", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init_2d,
+     .help = "2-D SD VAE: diffusers folder or .safetensors file"},
+    {.name = "config", .kind = CLI_STRING, .metavar = "FILE", .s = &opt_config,
+     .help = "config.json of the CausalVideoVAE to make"},
+    {0},
+};
+
 static const cli_option no_options[] = {{0}};
 
 static const cli_tool stages[] = {
+    {
+        .name = "osp-train",
+        .summary = "Make a CausalVideoVAE folder (-o DIR) from a 2-D Stable-Diffusion VAE\n"
+                   "by tail initialisation: on one frame it computes what the 2-D VAE does.",
+        .args = "inflate",
+        .example = "osp-train inflate --init-2d sd-vae-ft-mse --config vae3d.json -o vae0",
+        .options = inflate_options,
+        .min_args = 1,
+        .max_args = 1,
+    },
     {
         .name = "osp-train",
         .summary = "Prepare training features from videos and a caption file.",
@@ -118,10 +144,12 @@ static const cli_tool stages[] = {
 
 static const cli_tool general = {
     .name = "osp-train",
-    .summary = "Training stages: prepare (features from videos and captions), dit (the\n"
-               "LatteT2V transformer). `osp-train STAGE --help` lists a stage's options.",
-    .args = "prepare|dit",
-    .example = "osp-train prepare --captions caps.json --vae vae --t5 t5 --data feats/\n"
+    .summary = "Training stages: inflate (a CausalVideoVAE from a 2-D VAE), prepare\n"
+               "(features from videos and captions), dit (the LatteT2V transformer).\n"
+               "`osp-train STAGE --help` lists a stage's options.",
+    .args = "inflate|prepare|dit",
+    .example = "osp-train inflate --init-2d sd-vae-ft-mse --config vae3d.json -o vae0\n"
+               "osp-train prepare --captions caps.json --vae vae --t5 t5 --data feats/\n"
                "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
     .options = no_options,
     .min_args = 1,
@@ -162,6 +190,30 @@ static int prepare(const cli_common *common)
     return 0;
 }
 
+/* Configs are JSON files far below this. */
+#define MAX_CONFIG_BYTES ((size_t)64 << 20)
+
+static int inflate(const cli_common *common)
+{
+    if (!opt_init_2d || !opt_config || !common->output)
+        cli_usage_error("inflate needs --init-2d DIR, --config FILE and -o DIR");
+    size_t len = 0;
+    char *text = osp_read_text_file(opt_config, MAX_CONFIG_BYTES, "a JSON config", &len);
+    osp_config *conf = text ? osp_config_parse(text, len, opt_config) : NULL;
+    osp_vae *vae = conf ? osp_vae_init_2d(conf, opt_init_2d) : NULL;
+    osp_status st = vae ? osp_model_folder_publish(common->output, text, len,
+                                                   osp_vae_params(vae))
+                        : osp_error_code();
+    if (st)
+        osp_log_error("%s", osp_error_message());
+    else
+        osp_log_info("%s: inflated from %s", common->output, opt_init_2d);
+    osp_vae_free(vae);
+    osp_config_free(conf);
+    free(text);
+    return (int)st;
+}
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -181,16 +233,17 @@ int main(int argc, char **argv)
     cli_parse(stage_tool(argc, argv), argc, argv, &common);
     if (dist.rank > 0) /* rank 0 speaks for the run */
         osp_log_set_level(OSP_LOG_ERROR);
-    if (strcmp(common.argv[0], "prepare") == 0) {
+    bool inflating = strcmp(common.argv[0], "inflate") == 0;
+    if (inflating || strcmp(common.argv[0], "prepare") == 0) {
         if (dist.size > 1)
-            cli_usage_error("prepare runs as one process (not under mpirun)");
-        int rc = prepare(&common);
+            cli_usage_error("%s runs as one process (not under mpirun)", common.argv[0]);
+        int rc = inflating ? inflate(&common) : prepare(&common);
         osp_dist_finalize(&dist);
         return rc;
     }
     if (strcmp(common.argv[0], "dit") != 0)
-        cli_usage_error("unknown stage '%s': this version has `prepare` and `dit` (the VAE "
-                        "stage is not built yet)", common.argv[0]);
+        cli_usage_error("unknown stage '%s': this version has `inflate`, `prepare` and "
+                        "`dit` (the VAE training stage is not built yet)", common.argv[0]);
     if (!opt_data || !opt_run)
         cli_usage_error("dit needs --data PATH and --run DIR (see --help)");
     if (common.device != OSP_DEVICE_CPU)

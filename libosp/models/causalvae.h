@@ -53,18 +53,47 @@ osp_vae *osp_vae_load(const char *dir, osp_device device);
 osp_vae *osp_vae_init(const osp_config *config, osp_device device, uint64_t seed);
 void osp_vae_free(osp_vae *vae);
 
-/* Tail initialisation from a 2D Stable-Diffusion KL-VAE in LDM/CompVis
- * naming (spec section 9; causalvae_inflate.c). The 2D key of a 3D key
- * drops the "conv." of every "conv.weight" / "conv.bias"; 1-D tensors are
- * copied, a 2D kernel [Co,Ci,kh,kw] becomes the last temporal tap of the
- * 3D kernel [Co,Ci,kt,kh,kw] (zeros elsewhere), so each convolution acts
- * frame by frame like its source. osp_vae_inflate overwrites every
- * parameter of a float32 CPU VAE (e.g. from osp_vae_init) from src. */
+/* Tail initialisation from a 2D Stable-Diffusion KL-VAE (spec section 9;
+ * causalvae_inflate.c). The LDM/CompVis 2D key of a 3D key drops the
+ * "conv." of every "conv.weight" / "conv.bias" (osp_vae_inflate_key); a
+ * source in diffusers naming (AutoencoderKL: down_blocks, mid_block,
+ * conv_norm_out, ...; older files with query/key/value/proj_attn) is read
+ * through osp_vae_diffusers_key, which renames an LDM key (levels: the
+ * number of resolution levels, since diffusers numbers the decoder's blocks
+ * in processing order). 1-D tensors are copied, a 2D kernel [Co,Ci,kh,kw]
+ * (or a diffusers attention Linear [Co,Ci]) becomes the last temporal tap
+ * of the 3D kernel [Co,Ci,kt,kh,kw] (zeros elsewhere), so each convolution
+ * acts frame by frame like its source. */
 struct osp_model_dir;
+typedef enum osp_vae2d_naming {
+    OSP_VAE2D_LDM,
+    OSP_VAE2D_DIFFUSERS,
+    OSP_VAE2D_DIFFUSERS_LEGACY, /* query, key, value, proj_attn */
+} osp_vae2d_naming;
+typedef struct osp_vae2d {
+    struct osp_model_dir *dir;
+    osp_vae2d_naming naming;
+    int levels; /* of the 3D config */
+} osp_vae2d;
+/* The naming is told by the keys present (encoder.conv_norm_out.weight:
+ * diffusers). */
+osp_vae2d osp_vae2d_of(struct osp_model_dir *dir, int levels);
 osp_status osp_vae_inflate_key(const char *key3d, char *key2d, size_t cap);
-osp_tensor *osp_vae_inflate_tensor(struct osp_model_dir *src, const char *key3d,
+osp_status osp_vae_diffusers_key(const char *ldm, int levels, bool legacy, char *out,
+                                 size_t cap);
+/* The source's key of 3D key key3d. */
+osp_status osp_vae2d_key(const osp_vae2d *src, const char *key3d, char *key2d, size_t cap);
+osp_tensor *osp_vae_inflate_tensor(const osp_vae2d *src, const char *key3d,
                                    const osp_tensor *like);
+/* Overwrites every parameter of a float32 CPU VAE (e.g. from osp_vae_init)
+ * from src; OSP_ERR_DATA naming the 2D tensor when one is missing or of
+ * another shape (widths that differ from the 3D config), or when a 2D
+ * tensor other than loss.* has no 3D counterpart. */
 osp_status osp_vae_inflate(osp_vae *vae, struct osp_model_dir *src);
+/* A VAE of this config (float32, CPU) inflated from the 2D VAE at path: a
+ * diffusers folder (config.json + diffusion_pytorch_model.safetensors) or
+ * a single .safetensors file, in either naming. */
+osp_vae *osp_vae_init_2d(const osp_config *config, const char *path);
 const osp_vae_config *osp_vae_get_config(const osp_vae *vae);
 /* The reference's tiling defaults for this model (off, 256 px, overlap 0.25). */
 osp_vae_tiling osp_vae_default_tiling(const osp_vae *vae);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -273,6 +274,44 @@ osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoi
         st = keep;
     }
     free(tmp);
+    free(final);
+    return st;
+}
+
+osp_status osp_model_folder_publish(const char *dir, const char *config_text, size_t config_len,
+                                    const osp_params *model)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    struct stat sb;
+    char *final = str_printf("%.*s", (int)n, dir);
+    char *stage = final ? str_printf("%s.tmp.XXXXXX", final) : NULL;
+    char *built = stage ? str_printf("%s/model", stage) : NULL;
+    char *parent = final ? strdup(final) : NULL;
+    osp_status st = built && parent ? OSP_OK : osp_error_nomem("path", n);
+    bool staged = false;
+    if (!st && lstat(final, &sb) == 0)
+        st = osp_error(OSP_ERR_IO, "%s: already exists (not overwritten)", final);
+    if (!st && !(staged = mkdtemp(stage) != NULL))
+        st = osp_error(OSP_ERR_IO, "cannot create %s: %s", final, strerror(errno));
+    if (staged) /* mkdtemp filled in the name: STAGE/model, renamed to DIR */
+        snprintf(built, strlen(built) + 1, "%s/model", stage);
+    osp_checkpoint c = {.config_text = config_text, .config_len = config_len, .model = model};
+    if (!st)
+        st = write_model(stage, "model", &c, model->tensors);
+    if (!st && rename(built, final) != 0)
+        st = osp_error(OSP_ERR_IO, "cannot rename %s to %s: %s", built, final, strerror(errno));
+    if (!st)
+        st = sync_dir(dirname(parent));
+    if (staged) {
+        osp_status keep = st; /* report the first failure, not the clean-up's */
+        rmtree(stage);
+        st = keep;
+    }
+    free(parent);
+    free(built);
+    free(stage);
     free(final);
     return st;
 }

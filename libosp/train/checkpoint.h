@@ -55,6 +55,14 @@ typedef struct osp_checkpoint {
 } osp_checkpoint;
 
 osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoint *c);
+/* Writes DIR, which must not exist, as a model folder in the release
+ * layout: config.json (config_text verbatim) and
+ * diffusion_pytorch_model.safetensors holding the tensors of model. It is
+ * built in DIR.tmp.XXXXXX beside it, flushed to disk and renamed into
+ * place, so DIR either does not exist or is complete; nothing else is left
+ * behind. */
+osp_status osp_model_folder_publish(const char *dir, const char *config_text, size_t config_len,
+                                    const osp_params *model);
 /* Deletes the oldest checkpoints until `keep` remain (keep 0: all stay);
  * each is renamed to a temporary name before it is removed. */
 osp_status osp_train_run_prune(osp_train_run *r, int64_t keep);
