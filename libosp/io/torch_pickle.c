@@ -1,14 +1,13 @@
-/* torch_pickle.c — reading torch.save state dicts: the archive, the
- * restricted unpickler and tensor views (see torch_pickle.h). The writer is
- * torch_save.c.
- *
- * The unpickler is CPython's pickle machine cut down to a state dict: a
- * value stack, a stack of MARK positions and a memo. Values live in an
- * arena freed in one go; every allocation is bounded by the input size
- * (the stack and the memo grow by at most one slot per opcode byte). */
+/* torch_pickle.c — reading torch.save state dicts (see torch_pickle.h):
+ * the archive, the state dict its data.pkl describes, and tensor views. The
+ * pickle runs on the opcode machine of pickle_vm.h; the hooks here are all
+ * it may reach outside plain values: the allowed globals, the storages
+ * (persistent ids naming archive entries) and the tensors rebuilt on them.
+ * The writer is torch_save.c. */
 #include "torch_pickle.h"
 
 #include "core/checked.h"
+#include "pickle_vm.h"
 #include "printable.h"
 #include "zip_stored.h"
 
@@ -24,261 +23,54 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "torch storages are read in place as little-endian");
 
-/* ---------------- values and their arena ---------------- */
+/* ---------------- what the hooks make (OSP_PV_OBJECT types) ---------------- */
 
-typedef enum pv_kind {
-    PV_NONE, PV_BOOL, PV_INT, PV_STR, PV_TUPLE, PV_DICT, PV_GLOBAL, PV_STORAGE, PV_TENSOR,
-} pv_kind;
+enum { OBJ_GLOBAL, OBJ_STORAGE, OBJ_TENSOR };
 
-typedef enum pv_global {
+typedef enum global_kind {
     G_ORDERED_DICT, G_REBUILD_TENSOR_V2, G_REBUILD_PARAMETER, G_STORAGE_TYPE,
-} pv_global;
+} global_kind;
 
-typedef struct pv pv;
-struct pv {
-    pv_kind kind;
-    union {
-        bool b;
-        int64_t i;
-        struct { const char *s; size_t len; } str; /* into data.pkl */
-        struct { pv **items; size_t n; } tuple;
-        struct { pv **kv; size_t n, cap; } dict;   /* kv[2i] = key, kv[2i+1] = value */
-        struct { pv_global which; osp_dtype dtype; } global;
-        struct { osp_dtype dtype; const osp_zip_entry *entry; } storage;
-        struct {
-            pv *storage;
-            int64_t offset;
-            int ndim;
-            int64_t shape[OSP_MAX_DIMS], stride[OSP_MAX_DIMS];
-        } tensor;
-    };
-};
+typedef struct pickled_global {
+    global_kind which;
+    osp_dtype dtype; /* of a storage type */
+} pickled_global;
 
-typedef struct arena_block arena_block;
-struct arena_block {
-    arena_block *next;
-    size_t used, cap;
-    _Alignas(max_align_t) unsigned char data[];
-};
+typedef struct pickled_storage {
+    osp_dtype dtype;
+    const osp_zip_entry *entry;
+} pickled_storage;
 
-typedef struct arena {
-    arena_block *head;
-} arena;
+typedef struct pickled_tensor {
+    const pickled_storage *storage;
+    int64_t offset;
+    int ndim;
+    int64_t shape[OSP_MAX_DIMS], stride[OSP_MAX_DIMS];
+} pickled_tensor;
 
-static void *arena_alloc(arena *a, size_t n)
+/* v's data when it is an object of that type, else NULL. */
+static void *object_of(const osp_pv *v, int type)
 {
-    n = (n + 15) & ~(size_t)15;
-    arena_block *b = a->head;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
-        b = calloc(1, sizeof *b + cap);
-        if (!b) {
-            osp_error_nomem("pickle values", cap);
-            return NULL;
-        }
-        b->cap = cap;
-        b->next = a->head;
-        a->head = b;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
-    return p;
+    return v->kind == OSP_PV_OBJECT && v->obj.type == type ? v->obj.data : NULL;
 }
 
-static void arena_free(arena *a)
+/* A hook's refusal: the error, and no value. */
+static osp_pv *refuse(osp_pickle *vm, const char *what)
 {
-    while (a->head) {
-        arena_block *next = a->head->next;
-        free(a->head);
-        a->head = next;
-    }
+    osp_pickle_fail(vm, what);
+    return NULL;
 }
 
-/* ---------------- the machine ---------------- */
-
-typedef struct unpickler {
-    const uint8_t *p;   /* data.pkl */
-    size_t len, pos, op_pos;
-    const char *label;
-    const osp_zip *zip; /* for storage lookups */
-    const char *prefix; /* "<archive>/" */
-    arena mem;
-    pv **stack;
-    size_t sp, stack_cap;
-    size_t *marks;
-    size_t n_marks, marks_cap;
-    pv **memo;
-    size_t memo_cap, memo_count;
-} unpickler;
-
-/* Opcodes by name (pickletools), so a rejected one is named in the error. */
-static const char *opcode_name(uint8_t op)
+static bool str_is(const char *s, size_t n, const char *want)
 {
-    switch (op) {
-    case '(': return "MARK";          case '.': return "STOP";
-    case '0': return "POP";           case '1': return "POP_MARK";
-    case '2': return "DUP";           case 'F': return "FLOAT";
-    case 'I': return "INT";           case 'J': return "BININT";
-    case 'K': return "BININT1";       case 'L': return "LONG";
-    case 'M': return "BININT2";       case 'N': return "NONE";
-    case 'P': return "PERSID";        case 'Q': return "BINPERSID";
-    case 'R': return "REDUCE";        case 'S': return "STRING";
-    case 'T': return "BINSTRING";     case 'U': return "SHORT_BINSTRING";
-    case 'V': return "UNICODE";       case 'X': return "BINUNICODE";
-    case 'a': return "APPEND";        case 'b': return "BUILD";
-    case 'c': return "GLOBAL";        case 'd': return "DICT";
-    case '}': return "EMPTY_DICT";    case 'e': return "APPENDS";
-    case 'g': return "GET";           case 'h': return "BINGET";
-    case 'i': return "INST";          case 'j': return "LONG_BINGET";
-    case 'l': return "LIST";          case ']': return "EMPTY_LIST";
-    case 'o': return "OBJ";           case 'p': return "PUT";
-    case 'q': return "BINPUT";        case 'r': return "LONG_BINPUT";
-    case 's': return "SETITEM";       case 't': return "TUPLE";
-    case ')': return "EMPTY_TUPLE";   case 'u': return "SETITEMS";
-    case 'G': return "BINFLOAT";      case 0x80: return "PROTO";
-    case 0x81: return "NEWOBJ";       case 0x82: return "EXT1";
-    case 0x83: return "EXT2";         case 0x84: return "EXT4";
-    case 0x85: return "TUPLE1";       case 0x86: return "TUPLE2";
-    case 0x87: return "TUPLE3";       case 0x88: return "NEWTRUE";
-    case 0x89: return "NEWFALSE";     case 0x8a: return "LONG1";
-    case 0x8b: return "LONG4";        case 'B': return "BINBYTES";
-    case 'C': return "SHORT_BINBYTES"; case 0x8c: return "SHORT_BINUNICODE";
-    case 0x8d: return "BINUNICODE8";  case 0x8e: return "BINBYTES8";
-    case 0x8f: return "EMPTY_SET";    case 0x90: return "ADDITEMS";
-    case 0x91: return "FROZENSET";    case 0x92: return "NEWOBJ_EX";
-    case 0x93: return "STACK_GLOBAL"; case 0x94: return "MEMOIZE";
-    case 0x95: return "FRAME";        case 0x96: return "BYTEARRAY8";
-    case 0x97: return "NEXT_BUFFER";  case 0x98: return "READONLY_BUFFER";
-    default: return "unknown opcode";
-    }
-}
-
-/* Errors name the pickle and the offset of the opcode being run. */
-static osp_status fail(const unpickler *u, const char *what)
-{
-    return osp_error(OSP_ERR_DATA, "%s: pickle byte %zu (%s): %s", u->label, u->op_pos,
-                     opcode_name(u->p[u->op_pos]), what);
-}
-
-static osp_status take(unpickler *u, size_t n, const uint8_t **out)
-{
-    if (n > u->len - u->pos)
-        return fail(u, "truncated pickle");
-    *out = u->p + u->pos;
-    u->pos += n;
-    return OSP_OK;
-}
-
-static osp_status take_uint(unpickler *u, size_t n, uint64_t *out)
-{
-    const uint8_t *b = NULL;
-    if (take(u, n, &b))
-        return osp_error_code();
-    *out = 0;
-    for (size_t i = n; i-- > 0;)
-        *out = *out << 8 | b[i];
-    return OSP_OK;
-}
-
-static pv *new_value(unpickler *u, pv_kind kind)
-{
-    pv *v = arena_alloc(&u->mem, sizeof *v);
-    if (v)
-        v->kind = kind;
-    return v;
-}
-
-static osp_status push(unpickler *u, pv *v)
-{
-    if (!v)
-        return osp_error_code();
-    if (u->sp == u->stack_cap) {
-        size_t cap = u->stack_cap ? 2 * u->stack_cap : 64;
-        pv **s = realloc(u->stack, cap * sizeof *s);
-        if (!s)
-            return osp_error_nomem("pickle stack", cap * sizeof *s);
-        u->stack = s;
-        u->stack_cap = cap;
-    }
-    u->stack[u->sp++] = v;
-    return OSP_OK;
-}
-
-/* Stack entries above the innermost MARK may be popped. */
-static size_t floor_of_stack(const unpickler *u)
-{
-    return u->n_marks ? u->marks[u->n_marks - 1] : 0;
-}
-
-static pv *pop(unpickler *u)
-{
-    if (u->sp <= floor_of_stack(u)) {
-        fail(u, "stack underflow");
-        return NULL;
-    }
-    return u->stack[--u->sp];
-}
-
-static pv *top(unpickler *u)
-{
-    if (u->sp <= floor_of_stack(u)) {
-        fail(u, "stack underflow");
-        return NULL;
-    }
-    return u->stack[u->sp - 1];
-}
-
-/* Pops everything above the innermost MARK and the mark itself;
- * *items points at them (valid until the next push). */
-static osp_status pop_mark(unpickler *u, pv ***items, size_t *n)
-{
-    if (!u->n_marks)
-        return fail(u, "no MARK to pop to");
-    size_t base = u->marks[--u->n_marks];
-    *n = u->sp - base;
-    *items = *n ? u->stack + base : NULL;
-    u->sp = base;
-    return OSP_OK;
-}
-
-static osp_status push_tuple(unpickler *u, pv **items, size_t n)
-{
-    pv *t = new_value(u, PV_TUPLE);
-    pv **copy = t && n ? arena_alloc(&u->mem, n * sizeof *copy) : NULL;
-    if (!t || (n && !copy))
-        return osp_error_code();
-    if (n)
-        memcpy(copy, items, n * sizeof *copy);
-    t->tuple.items = copy;
-    t->tuple.n = n;
-    return push(u, t);
-}
-
-static osp_status dict_set(unpickler *u, pv *d, pv *key, pv *value)
-{
-    if (d->kind != PV_DICT)
-        return fail(u, "items set on something that is not a dict");
-    if (d->dict.n == d->dict.cap) {
-        size_t cap = d->dict.cap ? 2 * d->dict.cap : 8;
-        pv **kv = arena_alloc(&u->mem, 2 * cap * sizeof *kv);
-        if (!kv)
-            return osp_error_code();
-        if (d->dict.n)
-            memcpy(kv, d->dict.kv, 2 * d->dict.n * sizeof *kv);
-        d->dict.kv = kv;
-        d->dict.cap = cap;
-    }
-    d->dict.kv[2 * d->dict.n] = key;
-    d->dict.kv[2 * d->dict.n + 1] = value;
-    d->dict.n++;
-    return OSP_OK;
+    return strlen(want) == n && memcmp(s, want, n) == 0;
 }
 
 /* ---- globals ---- */
 
 static const struct {
     const char *module, *name;
-    pv_global which;
+    global_kind which;
     osp_dtype dtype;
 } allowed_globals[] = {
     {"collections", "OrderedDict", G_ORDERED_DICT, OSP_F32},
@@ -293,114 +85,86 @@ static const struct {
     {"torch", "ByteStorage", G_STORAGE_TYPE, OSP_U8},
 };
 
-static bool str_is(const char *s, size_t n, const char *want)
+static osp_pv *find_global(osp_pickle *vm, void *ctx, const char *module, size_t mlen,
+                           const char *name, size_t nlen)
 {
-    return strlen(want) == n && memcmp(s, want, n) == 0;
-}
-
-static osp_status push_global(unpickler *u, const char *module, size_t mlen, const char *name,
-                              size_t nlen)
-{
+    (void)ctx;
     for (size_t i = 0; i < sizeof allowed_globals / sizeof *allowed_globals; i++) {
         if (str_is(module, mlen, allowed_globals[i].module) &&
             str_is(name, nlen, allowed_globals[i].name)) {
-            pv *g = new_value(u, PV_GLOBAL);
-            if (g) {
-                g->global.which = allowed_globals[i].which;
-                g->global.dtype = allowed_globals[i].dtype;
-            }
-            return push(u, g);
+            osp_pv *v = osp_pickle_object(vm, OBJ_GLOBAL, sizeof(pickled_global));
+            if (v)
+                *(pickled_global *)v->obj.data =
+                    (pickled_global){allowed_globals[i].which, allowed_globals[i].dtype};
+            return v;
         }
     }
     char m[64], n[64], msg[200];
     snprintf(msg, sizeof msg, "forbidden global '%s.%s' (a state dict needs only tensors, "
              "storages and OrderedDict)", osp_printable(module, mlen, m, sizeof m),
              osp_printable(name, nlen, n, sizeof n));
-    return fail(u, msg);
-}
-
-/* GLOBAL: "module\nname\n" inline. */
-static osp_status op_global(unpickler *u)
-{
-    const char *start[2];
-    size_t len[2];
-    for (int k = 0; k < 2; k++) {
-        start[k] = (const char *)u->p + u->pos;
-        const void *nl = memchr(start[k], '\n', u->len - u->pos);
-        if (!nl)
-            return fail(u, "truncated pickle");
-        len[k] = (size_t)((const char *)nl - start[k]);
-        u->pos += len[k] + 1;
-    }
-    return push_global(u, start[0], len[0], start[1], len[1]);
-}
-
-static osp_status op_stack_global(unpickler *u)
-{
-    pv *name = pop(u), *module = name ? pop(u) : NULL;
-    if (!module)
-        return osp_error_code();
-    if (name->kind != PV_STR || module->kind != PV_STR)
-        return fail(u, "module and name must be strings");
-    return push_global(u, module->str.s, module->str.len, name->str.s, name->str.len);
+    return refuse(vm, msg);
 }
 
 /* ---- persistent ids: ('storage', torch.<T>Storage, key, location, numel) ---- */
 
-static osp_status op_binpersid(unpickler *u)
+typedef struct archive {
+    const osp_zip *zip;
+    const char *prefix; /* "<archive>/" */
+} archive;
+
+static osp_pv *load_storage(osp_pickle *vm, void *ctx, osp_pv *pid)
 {
-    pv *pid = pop(u);
-    if (!pid)
-        return osp_error_code();
-    pv **it = pid->tuple.items;
-    if (pid->kind != PV_TUPLE || pid->tuple.n != 5 || it[0]->kind != PV_STR ||
+    const archive *ar = ctx;
+    osp_pv **it = pid->tuple.items;
+    if (pid->kind != OSP_PV_TUPLE || pid->tuple.n != 5 || it[0]->kind != OSP_PV_STR ||
         !str_is(it[0]->str.s, it[0]->str.len, "storage"))
-        return fail(u, "persistent id is not ('storage', type, key, location, numel)");
-    if (it[1]->kind != PV_GLOBAL || it[1]->global.which != G_STORAGE_TYPE)
-        return fail(u, "storage type is not one of torch.*Storage");
-    if (it[2]->kind != PV_STR || it[2]->str.len == 0 || it[2]->str.len > 64 ||
+        return refuse(vm, "persistent id is not ('storage', type, key, location, numel)");
+    const pickled_global *type = object_of(it[1], OBJ_GLOBAL);
+    if (!type || type->which != G_STORAGE_TYPE)
+        return refuse(vm, "storage type is not one of torch.*Storage");
+    if (it[2]->kind != OSP_PV_STR || it[2]->str.len == 0 || it[2]->str.len > 64 ||
         memchr(it[2]->str.s, '/', it[2]->str.len) || memchr(it[2]->str.s, 0, it[2]->str.len) ||
-        it[3]->kind != PV_STR || it[4]->kind != PV_INT || it[4]->i < 0)
-        return fail(u, "malformed storage key, location or size");
+        it[3]->kind != OSP_PV_STR || it[4]->kind != OSP_PV_INT || it[4]->i < 0)
+        return refuse(vm, "malformed storage key, location or size");
     char name[256], shown[80];
-    snprintf(name, sizeof name, "%sdata/%.*s", u->prefix, (int)it[2]->str.len, it[2]->str.s);
-    const osp_zip_entry *e = osp_zip_find(u->zip, name);
-    osp_dtype dtype = it[1]->global.dtype;
+    snprintf(name, sizeof name, "%sdata/%.*s", ar->prefix, (int)it[2]->str.len, it[2]->str.s);
+    const osp_zip_entry *e = osp_zip_find(ar->zip, name);
+    osp_dtype dtype = type->dtype;
     size_t bytes;
     char msg[200];
     if (!e) {
         snprintf(msg, sizeof msg, "storage '%s' is not in the archive",
                  osp_printable(name, strlen(name), shown, sizeof shown));
-        return fail(u, msg);
+        return refuse(vm, msg);
     }
     if (!osp_mul_size((size_t)it[4]->i, osp_dtype_size(dtype), &bytes) || bytes != e->size) {
         snprintf(msg, sizeof msg, "storage '%s' holds %llu bytes, not %lld x %zu",
                  osp_printable(name, strlen(name), shown, sizeof shown),
                  (unsigned long long)e->size, (long long)it[4]->i, osp_dtype_size(dtype));
-        return fail(u, msg);
+        return refuse(vm, msg);
     }
-    pv *s = new_value(u, PV_STORAGE);
-    if (s) {
-        s->storage.dtype = dtype;
-        s->storage.entry = e;
-    }
-    return push(u, s);
+    osp_pv *v = osp_pickle_object(vm, OBJ_STORAGE, sizeof(pickled_storage));
+    if (v)
+        *(pickled_storage *)v->obj.data = (pickled_storage){dtype, e};
+    return v;
 }
 
 /* ---- REDUCE ---- */
 
-static osp_status int_tuple(unpickler *u, const pv *t, int64_t *out, int *n, const char *what)
+static osp_status int_tuple(osp_pickle *vm, const osp_pv *t, int64_t *out, int *n,
+                            const char *what)
 {
     char msg[96];
-    if (t->kind != PV_TUPLE || t->tuple.n > OSP_MAX_DIMS) {
+    if (t->kind != OSP_PV_TUPLE || t->tuple.n > OSP_MAX_DIMS) {
         snprintf(msg, sizeof msg, "tensor %s is not a tuple of at most %d ints", what,
                  OSP_MAX_DIMS);
-        return fail(u, msg);
+        return osp_pickle_fail(vm, msg);
     }
     for (size_t i = 0; i < t->tuple.n; i++) {
-        if (t->tuple.items[i]->kind != PV_INT || t->tuple.items[i]->i < 0) {
+        if (t->tuple.items[i]->kind != OSP_PV_INT || t->tuple.items[i]->i < 0) {
             snprintf(msg, sizeof msg, "tensor %s holds a negative or non-integer entry", what);
-            return fail(u, msg);
+            return osp_pickle_fail(vm, msg);
         }
         out[i] = t->tuple.items[i]->i;
     }
@@ -410,252 +174,63 @@ static osp_status int_tuple(unpickler *u, const pv *t, int64_t *out, int *n, con
 
 /* _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks
  * [, metadata]): checks that every element lies inside the storage. */
-static osp_status rebuild_tensor(unpickler *u, const pv *args)
+static osp_pv *rebuild_tensor(osp_pickle *vm, const osp_pv *args)
 {
-    pv **a = args->tuple.items;
+    osp_pv **a = args->tuple.items;
     if (args->tuple.n != 6 && args->tuple.n != 7)
-        return fail(u, "_rebuild_tensor_v2 takes 6 or 7 arguments");
-    if (a[0]->kind != PV_STORAGE || a[1]->kind != PV_INT || a[1]->i < 0 ||
-        a[4]->kind != PV_BOOL || a[5]->kind != PV_DICT ||
-        (args->tuple.n == 7 && a[6]->kind != PV_DICT && a[6]->kind != PV_NONE))
-        return fail(u, "_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, "
-                       "bool, OrderedDict)");
+        return refuse(vm, "_rebuild_tensor_v2 takes 6 or 7 arguments");
+    const pickled_storage *s = object_of(a[0], OBJ_STORAGE);
+    if (!s || a[1]->kind != OSP_PV_INT || a[1]->i < 0 || a[4]->kind != OSP_PV_BOOL ||
+        a[5]->kind != OSP_PV_DICT ||
+        (args->tuple.n == 7 && a[6]->kind != OSP_PV_DICT && a[6]->kind != OSP_PV_NONE))
+        return refuse(vm, "_rebuild_tensor_v2 arguments are not (storage, offset, size, "
+                          "stride, bool, OrderedDict)");
     if (a[5]->dict.n)
-        return fail(u, "tensor with backward hooks");
-    pv *t = new_value(u, PV_TENSOR);
-    if (!t)
-        return osp_error_code();
+        return refuse(vm, "tensor with backward hooks");
+    osp_pv *v = osp_pickle_object(vm, OBJ_TENSOR, sizeof(pickled_tensor));
+    if (!v)
+        return NULL;
+    pickled_tensor *t = v->obj.data;
     int ns = 0;
-    if (int_tuple(u, a[2], t->tensor.shape, &t->tensor.ndim, "size") ||
-        int_tuple(u, a[3], t->tensor.stride, &ns, "stride"))
-        return osp_error_code();
-    if (ns != t->tensor.ndim)
-        return fail(u, "tensor size and stride differ in length");
-    t->tensor.storage = a[0];
-    t->tensor.offset = a[1]->i;
-    int64_t numel, last = t->tensor.offset, step;
-    if (!osp_shape_numel(t->tensor.shape, t->tensor.ndim, &numel))
-        return fail(u, "tensor size overflows");
-    uint64_t elems = a[0]->storage.entry->size / osp_dtype_size(a[0]->storage.dtype);
-    for (int d = 0; d < t->tensor.ndim && numel; d++)
-        if (!osp_mul_i64(t->tensor.shape[d] - 1, t->tensor.stride[d], &step) ||
+    if (int_tuple(vm, a[2], t->shape, &t->ndim, "size") ||
+        int_tuple(vm, a[3], t->stride, &ns, "stride"))
+        return NULL;
+    if (ns != t->ndim)
+        return refuse(vm, "tensor size and stride differ in length");
+    t->storage = s;
+    t->offset = a[1]->i;
+    int64_t numel, last = t->offset, step;
+    if (!osp_shape_numel(t->shape, t->ndim, &numel))
+        return refuse(vm, "tensor size overflows");
+    uint64_t elems = s->entry->size / osp_dtype_size(s->dtype);
+    for (int d = 0; d < t->ndim && numel; d++)
+        if (!osp_mul_i64(t->shape[d] - 1, t->stride[d], &step) ||
             __builtin_add_overflow(last, step, &last))
-            return fail(u, "tensor extent overflows");
+            return refuse(vm, "tensor extent overflows");
     if (numel && (uint64_t)last >= elems)
-        return fail(u, "tensor offset, size and stride reach past its storage");
-    return push(u, t);
+        return refuse(vm, "tensor offset, size and stride reach past its storage");
+    return v;
 }
 
-static osp_status op_reduce(unpickler *u)
+static osp_pv *call(osp_pickle *vm, void *ctx, osp_pv *fn, osp_pv *args)
 {
-    pv *args = pop(u), *fn = args ? pop(u) : NULL;
-    if (!fn)
-        return osp_error_code();
-    if (args->kind != PV_TUPLE)
-        return fail(u, "arguments are not a tuple");
-    if (fn->kind != PV_GLOBAL || fn->global.which == G_STORAGE_TYPE)
-        return fail(u, "only OrderedDict and the torch rebuild functions may be called");
-    switch (fn->global.which) {
+    (void)ctx;
+    const pickled_global *g = object_of(fn, OBJ_GLOBAL);
+    if (!g || g->which == G_STORAGE_TYPE)
+        return refuse(vm, "only OrderedDict and the torch rebuild functions may be called");
+    switch (g->which) {
     case G_ORDERED_DICT:
         if (args->tuple.n)
-            return fail(u, "OrderedDict called with arguments");
-        return push(u, new_value(u, PV_DICT));
+            return refuse(vm, "OrderedDict called with arguments");
+        return osp_pickle_value(vm, OSP_PV_DICT);
     case G_REBUILD_PARAMETER: /* (tensor, requires_grad, hooks) -> the tensor */
-        if (args->tuple.n != 3 || args->tuple.items[0]->kind != PV_TENSOR)
-            return fail(u, "_rebuild_parameter arguments are not (tensor, bool, OrderedDict)");
-        return push(u, args->tuple.items[0]);
+        if (args->tuple.n != 3 || !object_of(args->tuple.items[0], OBJ_TENSOR))
+            return refuse(vm, "_rebuild_parameter arguments are not (tensor, bool, "
+                              "OrderedDict)");
+        return args->tuple.items[0];
     default:
-        return rebuild_tensor(u, args);
+        return rebuild_tensor(vm, args);
     }
-}
-
-/* ---- the dispatch loop ---- */
-
-static osp_status push_int(unpickler *u, int64_t i)
-{
-    pv *v = new_value(u, PV_INT);
-    if (v)
-        v->i = i;
-    return push(u, v);
-}
-
-static osp_status push_str(unpickler *u, size_t len_bytes)
-{
-    uint64_t n = 0;
-    const uint8_t *s = NULL;
-    if (take_uint(u, len_bytes, &n) || take(u, n > SIZE_MAX ? SIZE_MAX : (size_t)n, &s))
-        return osp_error_code();
-    pv *v = new_value(u, PV_STR);
-    if (v) {
-        v->str.s = (const char *)s;
-        v->str.len = (size_t)n;
-    }
-    return push(u, v);
-}
-
-/* LONG1: n bytes of two's complement, little-endian. */
-static osp_status op_long1(unpickler *u)
-{
-    uint64_t n = 0, v = 0;
-    const uint8_t *b = NULL;
-    if (take_uint(u, 1, &n) || take(u, (size_t)n, &b))
-        return osp_error_code();
-    if (n > 8)
-        return fail(u, "integer wider than 64 bits");
-    for (size_t i = n; i-- > 0;)
-        v = v << 8 | b[i];
-    if (n && n < 8 && (b[n - 1] & 0x80)) /* sign-extend */
-        v |= ~(uint64_t)0 << (8 * n);
-    return push_int(u, (int64_t)v);
-}
-
-static osp_status memo_put(unpickler *u, uint64_t idx)
-{
-    pv *v = top(u);
-    if (!v)
-        return osp_error_code();
-    /* The pickler numbers memo entries 0, 1, 2, ...: an index beyond the
-     * pickle's length cannot come from it. */
-    if (idx >= u->len)
-        return fail(u, "memo index out of range");
-    if (idx >= u->memo_cap) {
-        size_t cap = u->memo_cap ? u->memo_cap : 64;
-        while (cap <= idx)
-            cap *= 2;
-        pv **m = realloc(u->memo, cap * sizeof *m);
-        if (!m)
-            return osp_error_nomem("pickle memo", cap * sizeof *m);
-        memset(m + u->memo_cap, 0, (cap - u->memo_cap) * sizeof *m);
-        u->memo = m;
-        u->memo_cap = cap;
-    }
-    u->memo_count += !u->memo[idx];
-    u->memo[idx] = v;
-    return OSP_OK;
-}
-
-static osp_status memo_get(unpickler *u, uint64_t idx)
-{
-    if (idx >= u->memo_cap || !u->memo[idx])
-        return fail(u, "memo entry not set");
-    return push(u, u->memo[idx]);
-}
-
-static osp_status op_mark(unpickler *u)
-{
-    if (u->n_marks == u->marks_cap) {
-        size_t cap = u->marks_cap ? 2 * u->marks_cap : 16;
-        size_t *m = realloc(u->marks, cap * sizeof *m);
-        if (!m)
-            return osp_error_nomem("pickle marks", cap * sizeof *m);
-        u->marks = m;
-        u->marks_cap = cap;
-    }
-    u->marks[u->n_marks++] = u->sp;
-    return OSP_OK;
-}
-
-static osp_status op_setitems(unpickler *u)
-{
-    pv **items = NULL;
-    size_t n = 0;
-    if (pop_mark(u, &items, &n))
-        return osp_error_code();
-    if (n % 2)
-        return fail(u, "odd number of items");
-    pv *d = top(u);
-    if (!d)
-        return osp_error_code();
-    for (size_t i = 0; i < n; i += 2)
-        if (dict_set(u, d, items[i], items[i + 1]))
-            return osp_error_code();
-    return OSP_OK;
-}
-
-/* BUILD on a dict: the attribute state (e.g. an OrderedDict state dict's
- * _metadata) is not needed and ignored; nothing else may be built. */
-static osp_status op_build(unpickler *u)
-{
-    pv *state = pop(u), *obj = state ? top(u) : NULL;
-    if (!obj)
-        return osp_error_code();
-    if (obj->kind != PV_DICT || (state->kind != PV_DICT && state->kind != PV_NONE))
-        return fail(u, "BUILD is allowed only with a dict state on a dict");
-    return OSP_OK;
-}
-
-static osp_status step(unpickler *u, uint8_t op, bool *stop)
-{
-    uint64_t v = 0;
-    pv **items = NULL;
-    size_t n = 0;
-    switch (op) {
-    case 0x80: /* PROTO */
-        if (take_uint(u, 1, &v))
-            return osp_error_code();
-        return v >= 2 && v <= 5 ? OSP_OK : fail(u, "unsupported pickle protocol");
-    case 0x95: /* FRAME: a length hint only */
-        return take_uint(u, 8, &v);
-    case '.': *stop = true; return OSP_OK;
-    case '(': return op_mark(u);
-    case '}': return push(u, new_value(u, PV_DICT));
-    case ')': return push_tuple(u, NULL, 0);
-    case 'N': return push(u, new_value(u, PV_NONE));
-    case 0x88: case 0x89: {
-        pv *b = new_value(u, PV_BOOL);
-        if (b)
-            b->b = op == 0x88;
-        return push(u, b);
-    }
-    case 'J':
-        return take_uint(u, 4, &v) ? osp_error_code() : push_int(u, (int32_t)(uint32_t)v);
-    case 'K': return take_uint(u, 1, &v) ? osp_error_code() : push_int(u, (int64_t)v);
-    case 'M': return take_uint(u, 2, &v) ? osp_error_code() : push_int(u, (int64_t)v);
-    case 0x8a: return op_long1(u);
-    case 'X': return push_str(u, 4);
-    case 0x8c: return push_str(u, 1);
-    case 0x8d: return push_str(u, 8);
-    case 't':
-        return pop_mark(u, &items, &n) ? osp_error_code() : push_tuple(u, items, n);
-    case 0x85: case 0x86: case 0x87:
-        n = (size_t)(op - 0x84);
-        if (u->sp < floor_of_stack(u) + n)
-            return fail(u, "stack underflow");
-        u->sp -= n;
-        return push_tuple(u, u->stack + u->sp, n);
-    case 'c': return op_global(u);
-    case 0x93: return op_stack_global(u);
-    case 'R': return op_reduce(u);
-    case 'Q': return op_binpersid(u);
-    case 's': {
-        pv *value = pop(u), *key = value ? pop(u) : NULL, *d = key ? top(u) : NULL;
-        return d ? dict_set(u, d, key, value) : osp_error_code();
-    }
-    case 'u': return op_setitems(u);
-    case 'b': return op_build(u);
-    case 'q': return take_uint(u, 1, &v) ? osp_error_code() : memo_put(u, v);
-    case 'r': return take_uint(u, 4, &v) ? osp_error_code() : memo_put(u, v);
-    case 0x94: return memo_put(u, u->memo_count); /* MEMOIZE: index = len(memo) */
-    case 'h': return take_uint(u, 1, &v) ? osp_error_code() : memo_get(u, v);
-    case 'j': return take_uint(u, 4, &v) ? osp_error_code() : memo_get(u, v);
-    default: return fail(u, "opcode not allowed in a state dict");
-    }
-}
-
-static osp_status run_pickle(unpickler *u, pv **result)
-{
-    bool stop = false;
-    while (!stop) {
-        if (u->pos >= u->len)
-            return osp_error(OSP_ERR_DATA, "%s: pickle ends without STOP (truncated?)", u->label);
-        u->op_pos = u->pos;
-        if (step(u, u->p[u->pos++], &stop))
-            return osp_error_code();
-    }
-    if (u->sp != 1 || u->n_marks)
-        return fail(u, "the pickle must leave exactly one value");
-    *result = u->stack[0];
-    return OSP_OK;
 }
 
 /* ---------------- the file handle ---------------- */
@@ -709,21 +284,22 @@ static int cmp_tensor(const void *a, const void *b)
 }
 
 /* Turns the unpickled dict into the tensor table. */
-static osp_status collect(osp_torch_file *f, const pv *root, const char *pkl)
+static osp_status collect(osp_torch_file *f, const osp_pv *root, const char *pkl)
 {
-    if (root->kind != PV_DICT)
+    if (root->kind != OSP_PV_DICT)
         return osp_error(OSP_ERR_DATA, "%s: %s does not hold a dict of tensors", f->label, pkl);
     f->tensors = calloc(root->dict.n ? root->dict.n : 1, sizeof *f->tensors);
     f->by_name = calloc(root->dict.n ? root->dict.n : 1, sizeof *f->by_name);
     if (!f->tensors || !f->by_name)
         return osp_error_nomem("tensor table", root->dict.n * sizeof *f->tensors);
     for (size_t i = 0; i < root->dict.n; i++) {
-        const pv *k = root->dict.kv[2 * i], *v = root->dict.kv[2 * i + 1];
+        const osp_pv *k = root->dict.kv[2 * i];
+        const pickled_tensor *v = object_of(root->dict.kv[2 * i + 1], OBJ_TENSOR);
         char shown[80];
-        if (k->kind != PV_STR || !k->str.len || memchr(k->str.s, 0, k->str.len))
+        if (k->kind != OSP_PV_STR || !k->str.len || memchr(k->str.s, 0, k->str.len))
             return osp_error(OSP_ERR_DATA, "%s: a key of the state dict is not a tensor name",
                              f->label);
-        if (v->kind != PV_TENSOR)
+        if (!v)
             return osp_error(OSP_ERR_DATA, "%s: state dict entry '%s' is not a tensor", f->label,
                              osp_printable(k->str.s, k->str.len, shown, sizeof shown));
         torch_tensor *t = &f->tensors[f->n];
@@ -733,16 +309,15 @@ static osp_status collect(osp_torch_file *f, const pv *root, const char *pkl)
         memcpy(name, k->str.s, k->str.len);
         name[k->str.len] = 0;
         f->n++;
-        const pv *s = v->tensor.storage;
-        size_t item = osp_dtype_size(s->storage.dtype);
-        t->e = (osp_st_entry){.name = name, .dtype = s->storage.dtype, .ndim = v->tensor.ndim};
-        memcpy(t->e.shape, v->tensor.shape, sizeof t->e.shape);
-        memcpy(t->stride, v->tensor.stride, sizeof t->stride);
+        const pickled_storage *s = v->storage;
+        size_t item = osp_dtype_size(s->dtype);
+        t->e = (osp_st_entry){.name = name, .dtype = s->dtype, .ndim = v->ndim};
+        memcpy(t->e.shape, v->shape, sizeof t->e.shape);
+        memcpy(t->stride, v->stride, sizeof t->stride);
         int64_t numel = 0, expect = 1;
         osp_shape_numel(t->e.shape, t->e.ndim, &numel); /* checked by rebuild_tensor */
         /* (an empty tensor's offset is never used, and need not be inside) */
-        t->e.offset = (size_t)s->storage.entry->offset +
-                      (numel ? (size_t)v->tensor.offset * item : 0);
+        t->e.offset = (size_t)s->entry->offset + (numel ? (size_t)v->offset * item : 0);
         t->e.nbytes = (size_t)numel * item;
         t->contiguous = true;
         for (int d = t->e.ndim - 1; d >= 0; d--) {
@@ -798,16 +373,15 @@ static osp_status parse_archive(osp_torch_file *f)
         goto done;
     }
     snprintf(label, label_len, "%s: %s", f->label, name);
-    unpickler u = {.p = f->data + pkl->offset, .len = (size_t)pkl->size, .label = label,
-                   .zip = &zip, .prefix = prefix};
-    pv *root = NULL;
-    st = run_pickle(&u, &root);
+    archive ar = {.zip = &zip, .prefix = prefix};
+    osp_pickle_hooks hooks = {.ctx = &ar, .global = find_global, .reduce = call,
+                              .persistent_load = load_storage};
+    osp_pickle *vm = osp_pickle_new(f->data + pkl->offset, (size_t)pkl->size, label, &hooks);
+    osp_pv *root = NULL;
+    st = vm ? osp_pickle_run(vm, &root) : osp_error_code();
     if (!st)
         st = collect(f, root, name);
-    arena_free(&u.mem);
-    free(u.stack);
-    free(u.marks);
-    free(u.memo);
+    osp_pickle_free(vm);
     free(label);
 done:
     osp_zip_free(&zip);
