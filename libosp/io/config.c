@@ -182,12 +182,8 @@ osp_status osp_config_int(const osp_config *c, const char *key, int64_t *out)
 
 osp_status osp_config_int_or(const osp_config *c, const char *key, int64_t fallback, int64_t *out)
 {
-    const cJSON *v = lookup(c, key);
-    if (absent(v)) {
-        *out = fallback;
-        return OSP_OK;
-    }
-    return to_int(c, key, v, out);
+    *out = fallback;
+    return osp_config_has(c, key) ? osp_config_int(c, key, out) : OSP_OK;
 }
 
 static osp_status to_float(const osp_config *c, const char *key, const cJSON *v, double *out)
@@ -206,12 +202,8 @@ osp_status osp_config_float(const osp_config *c, const char *key, double *out)
 
 osp_status osp_config_float_or(const osp_config *c, const char *key, double fallback, double *out)
 {
-    const cJSON *v = lookup(c, key);
-    if (absent(v)) {
-        *out = fallback;
-        return OSP_OK;
-    }
-    return to_float(c, key, v, out);
+    *out = fallback;
+    return osp_config_has(c, key) ? osp_config_float(c, key, out) : OSP_OK;
 }
 
 osp_status osp_config_bool_or(const osp_config *c, const char *key, bool fallback, bool *out)
@@ -244,12 +236,8 @@ osp_status osp_config_str(const osp_config *c, const char *key, const char **out
 osp_status osp_config_str_or(const osp_config *c, const char *key, const char *fallback,
                              const char **out)
 {
-    const cJSON *v = lookup(c, key);
-    if (absent(v)) {
-        *out = fallback;
-        return OSP_OK;
-    }
-    return to_str(c, key, v, out);
+    *out = fallback;
+    return osp_config_has(c, key) ? osp_config_str(c, key, out) : OSP_OK;
 }
 
 /* The array at key, checked to have at most cap elements. */

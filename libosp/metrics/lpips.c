@@ -23,8 +23,7 @@ static const float scaling_shift[3] = {-0.030f, -0.088f, -0.188f};
 static const float scaling_scale[3] = {0.458f, 0.448f, 0.450f};
 
 struct osp_lpips {
-    osp_model_dir *dir;
-    osp_params params;
+    osp_params params; /* reading from the model folder (metrics_params_open) */
     osp_tensor *w[OSP_LPIPS_TAPS], *b[OSP_LPIPS_TAPS], *lin[OSP_LPIPS_TAPS]; /* in params */
     osp_tensor *shift, *scale; /* [1, 3, 1, 1] on the device (owned references) */
     osp_device device;
@@ -36,21 +35,17 @@ static osp_status load_weights(osp_lpips *m)
 {
     int64_t in = 3;
     for (int k = 0; k < OSP_LPIPS_TAPS; k++) {
-        char prefix[32], alt[32], weight[48], weight_alt[48], lin[48], lin_alt[48];
+        char prefix[32], alt[32], lin[48], lin_alt[48];
         snprintf(prefix, sizeof prefix, "features.%d", alex[k].index);
         snprintf(alt, sizeof alt, "net.slice%d.%d", k + 1, alex[k].index);
-        snprintf(weight, sizeof weight, "%s.weight", prefix);
-        snprintf(weight_alt, sizeof weight_alt, "%s.weight", alt);
         snprintf(lin, sizeof lin, "lin%d.model.1.weight", k);
         snprintf(lin_alt, sizeof lin_alt, "lins.%d.model.1.weight", k);
-        int64_t out =
-            metrics_weight_dim0(m->dir, metrics_weight_name(m->dir, weight, weight_alt), 4);
-        if (out < 0 || metrics_load_conv(&m->params, prefix, alt, false, in, out,
-                                         alex[k].kernel, &m->w[k], &m->b[k]))
+        if (metrics_load_conv(&m->params, prefix, alt, false, in, 0, alex[k].kernel, &m->w[k],
+                              &m->b[k]))
             return osp_error_code();
-        int64_t lin_shape[4] = {1, out, 1, 1};
+        int64_t out = m->w[k]->shape[0], lin_shape[4] = {1, out, 1, 1};
         m->lin[k] = osp_params_load(&m->params, 4, lin_shape, "%s",
-                                    metrics_weight_name(m->dir, lin, lin_alt));
+                                    metrics_weight_name(m->params.src, lin, lin_alt));
         if (!m->lin[k])
             return osp_error_code();
         in = out;
@@ -72,14 +67,10 @@ osp_lpips *osp_lpips_load(const char *path, osp_device device)
         return NULL;
     }
     m->device = device;
-    m->dir = osp_model_open(path);
-    if (!m->dir) {
-        free(m);
-        return NULL;
-    }
-    osp_params_init(&m->params, m->dir, device);
     osp_pool_push();
-    osp_status st = load_weights(m);
+    osp_status st = metrics_params_open(&m->params, path, device);
+    if (!st)
+        st = load_weights(m);
     if (!st) {
         m->shift = osp_retain(channel_constant(scaling_shift, device));
         m->scale = osp_retain(channel_constant(scaling_scale, device));
@@ -99,8 +90,7 @@ void osp_lpips_free(osp_lpips *m)
         return;
     osp_release(m->shift);
     osp_release(m->scale);
-    osp_params_free(&m->params);
-    osp_model_close(m->dir);
+    metrics_params_close(&m->params);
     free(m);
 }
 

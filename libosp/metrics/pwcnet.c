@@ -26,8 +26,7 @@ typedef struct pwc_decoder {
 } pwc_decoder;
 
 struct osp_pwcnet {
-    osp_model_dir *dir;
-    osp_params params;
+    osp_params params; /* reading from the model folder (metrics_params_open) */
     pwc_conv extractor[LEVELS + 1][3]; /* levels 1..6 */
     pwc_decoder decoder[LEVELS + 1];   /* levels 2..6 */
     pwc_conv refiner[REFINER];
@@ -56,13 +55,8 @@ static void module_spelling(const char *name, char *out, size_t len)
 static osp_status load_conv(osp_pwcnet *m, pwc_conv *c, const char *prefix, int64_t in,
                             int64_t out, int64_t k, bool transposed)
 {
-    char alt[128], weight[160], weight_alt[160];
+    char alt[128];
     module_spelling(prefix, alt, sizeof alt);
-    snprintf(weight, sizeof weight, "%s.weight", prefix);
-    snprintf(weight_alt, sizeof weight_alt, "%s.weight", alt);
-    if (out <= 0 &&
-        (out = metrics_weight_dim0(m->dir, metrics_weight_name(m->dir, weight, weight_alt), 4)) < 0)
-        return osp_error_code();
     return metrics_load_conv(&m->params, prefix, alt, transposed, in, out, k, &c->w, &c->b);
 }
 
@@ -134,13 +128,9 @@ osp_pwcnet *osp_pwcnet_load(const char *path, osp_device device)
         return NULL;
     }
     m->device = device;
-    m->dir = osp_model_open(path);
-    if (!m->dir) {
-        free(m);
-        return NULL;
-    }
-    osp_params_init(&m->params, m->dir, device);
-    osp_status st = load_extractor(m);
+    osp_status st = metrics_params_open(&m->params, path, device);
+    if (!st)
+        st = load_extractor(m);
     int64_t feat = 0;
     for (int L = LEVELS; L >= 2 && !st; L--)
         st = load_decoder(m, L, &feat);
@@ -157,8 +147,7 @@ void osp_pwcnet_free(osp_pwcnet *m)
 {
     if (!m)
         return;
-    osp_params_free(&m->params);
-    osp_model_close(m->dir);
+    metrics_params_close(&m->params);
     free(m);
 }
 
