@@ -25,7 +25,7 @@ _osp_train()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
             --time-budget --lr --warmup --weight-decay --max-grad-norm --ema --seed
-            --checkpoint-every --keep --resume --captions --vae --t5 --frames --sample-rate
+            --checkpoint-every --keep --resume --checkpointing --captions --vae --t5 --frames --sample-rate
             --size --image-num --max-length --no-flip --tile --init-2d -o --output -q --quiet -v
             --verbose --device --threads -h --help --version' -- "$cur"))
         return

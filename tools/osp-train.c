@@ -26,7 +26,7 @@ static const char *opt_init, *opt_config, *opt_data, *opt_run;
 static int64_t opt_batch = 1, opt_accum = 1, opt_max_steps = 1000000, opt_warmup, opt_seed,
                opt_every = 500, opt_keep;
 static double opt_time_budget, opt_lr = 2e-5, opt_wd = 1e-2, opt_clip, opt_ema;
-static bool opt_resume;
+static bool opt_resume, opt_checkpointing;
 /* prepare */
 static const char *opt_captions, *opt_vae, *opt_t5;
 static int64_t opt_frames = 17, opt_sample_rate = 1, opt_size = 256, opt_image_num,
@@ -70,6 +70,8 @@ static const cli_option dit_options[] = {
      .help = "keep the newest N checkpoints (default 0: all)"},
     {.name = "resume", .kind = CLI_FLAG, .flag = &opt_resume,
      .help = "continue from the run's latest checkpoint, if any"},
+    {.name = "checkpointing", .kind = CLI_FLAG, .flag = &opt_checkpointing,
+     .help = "recompute each layer in backward: less memory"},
     {0},
 };
 
@@ -265,7 +267,7 @@ int main(int argc, char **argv)
         .batch = opt_batch, .accum = opt_accum, .max_steps = opt_max_steps,
         .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip, .ema = opt_ema,
         .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
-        .keep = opt_keep, .resume = opt_resume, .metrics = metrics, .stop = &stop_requested,
+        .keep = opt_keep, .resume = opt_resume, .checkpointing = opt_checkpointing, .metrics = metrics, .stop = &stop_requested,
         .dist = &dist,
     };
     bool busy = false;

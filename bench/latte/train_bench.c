@@ -2,7 +2,7 @@
  * the twin of train_torch.py's `time` (same model folder, same inputs):
  * forward on the tape, the hybrid loss, backward, AdamW.
  *
- *   train_bench [-t THREADS] [-r STEPS] DIR
+ *   train_bench [-t THREADS] [-r STEPS] [-c] DIR      (-c: gradient checkpointing)
  *
  * DIR/model as latte_torch.py `make` writes it, DIR/train_input.safetensors
  * (x0, noise, t, text) as train_torch.py `make` writes it. One warm-up step
@@ -42,16 +42,19 @@ static void die(const char *what)
 
 int main(int argc, char **argv)
 {
+    static const char usage[] = "usage: train_bench [-t THREADS] [-r STEPS] [-c] DIR\n";
     int threads = 0, steps = 3, opt;
-    while ((opt = getopt(argc, argv, "t:r:")) != -1) {
+    bool checkpointing = false;
+    while ((opt = getopt(argc, argv, "t:r:c")) != -1) {
         switch (opt) {
         case 't': threads = atoi(optarg); break;
         case 'r': steps = atoi(optarg); break;
-        default: fprintf(stderr, "usage: train_bench [-t THREADS] [-r STEPS] DIR\n"); return 2;
+        case 'c': checkpointing = true; break;
+        default: fputs(usage, stderr); return 2;
         }
     }
     if (optind != argc - 1 || steps < 1 || steps > 1000 || threads < 0) {
-        fprintf(stderr, "usage: train_bench [-t THREADS] [-r STEPS] DIR\n");
+        fputs(usage, stderr);
         return 2;
     }
     const char *dir = argv[optind];
@@ -61,6 +64,7 @@ int main(int argc, char **argv)
     osp_latte *m = osp_latte_load(path, OSP_DEVICE_CPU, false);
     if (!m)
         die("model");
+    osp_latte_set_checkpointing(m, checkpointing);
     snprintf(path, sizeof path, "%s/train_input.safetensors", dir);
     osp_safetensors *st = osp_safetensors_open(path);
     if (!st)

@@ -40,6 +40,7 @@ static const char *const op_names[OSP_OP_COUNT] = {
     [OSP_OP_VIEW_PERMUTE] = "permute",
     [OSP_OP_VIEW_SLICE] = "slice",
     [OSP_OP_VIEW_EXPAND] = "expand",
+    [OSP_OP_RECOMPUTE] = "recompute",
     [OSP_OP_INTERPOLATE] = "interpolate",
     [OSP_OP_INTERPOLATE_BACKWARD] = "interpolate_backward",
     [OSP_OP_AVG_POOL] = "avg_pool",

@@ -84,6 +84,7 @@ typedef enum osp_op {
     OSP_OP_VIEW_PERMUTE,        /* tape only */
     OSP_OP_VIEW_SLICE,          /* tape only */
     OSP_OP_VIEW_EXPAND,         /* tape only (broadcast view, stride 0) */
+    OSP_OP_RECOMPUTE,           /* tape only: a checkpointed region (train/recompute.h) */
     /* resampling */
     OSP_OP_INTERPOLATE,         /* in: x [N,C,*S]   out: [N,C,*S'] */
     OSP_OP_INTERPOLATE_BACKWARD,/* in: gy   out: gx */
@@ -173,6 +174,10 @@ typedef struct osp_op_params {
             float downscale_freq_shift, scale, max_period;
         } timestep;
         struct { uint64_t seed, offset; } randn;
+        struct {
+            osp_tensor *(*fn)(const void *ctx, osp_tensor *const *in);
+            const void *ctx;
+        } recompute;
     };
 } osp_op_params;
 

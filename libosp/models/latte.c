@@ -3,11 +3,24 @@
 #include "latte_impl.h"
 #include "core/checked.h"
 #include "io/model.h"
+#include "train/recompute.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What a layer needs besides its tensors. A checkpointed layer is run
+ * again in the backward, after the forward has returned: so these live in
+ * the model (one per layer, rewritten by each forward), and the input
+ * (only for the debug taps) is left out of them then. */
+typedef struct layer_ctx {
+    const struct osp_latte *m;
+    const osp_latte_input *in; /* NULL when checkpointing */
+    int layer;
+    bool temporal;
+    int64_t B, F, Fv;
+} layer_ctx;
 
 struct osp_latte {
     osp_latte_config cfg;
@@ -15,7 +28,14 @@ struct osp_latte {
     osp_model_dir *dir;
     latte_embed embed;
     latte_block *spatial, *temporal; /* num_layers each */
+    bool checkpointing;                /* recompute layers in the backward */
+    layer_ctx *layers;                 /* num_layers */
 };
+
+void osp_latte_set_checkpointing(osp_latte *m, bool on)
+{
+    m->checkpointing = on;
+}
 
 /* ---- loading and the shape plan ---- */
 
@@ -148,6 +168,10 @@ osp_latte *osp_latte_load(const char *dir, osp_device device, bool keep_stored_d
         alloc_blocks(&m->cfg, &m->spatial, &m->temporal) ||
         load_all(&ld, &m->cfg, &m->embed, m->spatial, m->temporal) || check_unused(m))
         goto fail;
+    if (!(m->layers = calloc((size_t)m->cfg.num_layers, sizeof *m->layers))) {
+        osp_error_nomem("Latte layers", (size_t)m->cfg.num_layers * sizeof *m->layers);
+        goto fail;
+    }
     return m;
 fail:
     osp_latte_free(m);
@@ -160,6 +184,7 @@ void osp_latte_free(osp_latte *m)
         return;
     free(m->spatial);
     free(m->temporal);
+    free(m->layers);
     osp_params_free(&m->params);
     osp_model_close(m->dir);
     free(m);
@@ -235,7 +260,7 @@ static osp_status check_input(const osp_latte_config *cfg, const osp_latte_input
 
 static void tap(const osp_latte_input *in, const char *name, osp_tensor *t)
 {
-    if (in->tap && t)
+    if (in && in->tap && t)
         in->tap(in->tap_ctx, name, t);
 }
 
@@ -264,6 +289,23 @@ static osp_tensor *temporal_layer(const latte_block *blk, const osp_latte_input 
         back = osp_concat(2, parts, 1);
     }
     return osp_reshape(back, 3, (int64_t[]){B * F, N, D});
+}
+
+/* One layer (a spatial block, then a temporal one) as a region for
+ * train/recompute.h: args x, t6, text context, text bias, temporal table. */
+enum { LAYER_ARGS = 5 };
+
+static osp_tensor *layer(const void *ctx, osp_tensor *const *args)
+{
+    const layer_ctx *c = ctx;
+    latte_text text = {.ctx = args[2], .bias = args[3], .frames = c->F, .video_frames = c->Fv};
+    osp_tensor *x = latte_block_forward(&c->m->spatial[c->layer], args[0], args[1], &text);
+    if (c->layer == 0)
+        tap(c->in, "tap_spatial0_out", x);
+    if (c->temporal)
+        x = temporal_layer(&c->m->temporal[c->layer], c->in, x, args[1], args[4], c->B, c->F,
+                           c->Fv);
+    return x;
 }
 
 /* The text context [B, R, L, D] and the mask bias [B, R, L] (0 keep,
@@ -321,11 +363,11 @@ osp_tensor *osp_latte_forward(osp_latte *m, const osp_latte_input *in)
 
     for (int i = 0; i < cfg->num_layers && x; i++) {
         osp_pool_push(); /* one layer's activations */
-        x = latte_block_forward(&m->spatial[i], x, t6, &text);
-        if (i == 0)
-            tap(in, "tap_spatial0_out", x);
-        if (in->temporal)
-            x = temporal_layer(&m->temporal[i], in, x, t6, i == 0 ? table : NULL, B, F, Fv);
+        layer_ctx *lc = &m->layers[i];
+        *lc = (layer_ctx){.m = m, .in = m->checkpointing ? NULL : in, .layer = i,
+                          .temporal = in->temporal, .B = B, .F = F, .Fv = Fv};
+        osp_tensor *args[LAYER_ARGS] = {x, t6, text.ctx, text.bias, i == 0 ? table : NULL};
+        x = m->checkpointing ? osp_recompute(layer, lc, LAYER_ARGS, args) : layer(lc, args);
         x = osp_pool_pop_keep(x);
     }
     osp_tensor *y = latte_final_layer(&m->embed, cfg, osp_reshape(x, 3, (int64_t[]){B, F * N, D}),

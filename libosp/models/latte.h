@@ -108,6 +108,11 @@ typedef struct osp_latte_input {
     void *tap_ctx;
 } osp_latte_input;
 
+/* Gradient checkpointing for training (off by default): the forward keeps
+ * only each layer's input and the backward recomputes the layer
+ * (train/recompute.h); the same gradients, bit for bit, in less memory. */
+void osp_latte_set_checkpointing(osp_latte *m, bool on);
+
 /* [B, C_out, F, H, W]; NULL + error on inputs that do not fit the model
  * (the message names the tensor and the expected shape). */
 osp_tensor *osp_latte_forward(osp_latte *m, const osp_latte_input *in);

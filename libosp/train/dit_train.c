@@ -259,6 +259,8 @@ static osp_status setup(trainer *tr, bool *busy)
     free(cfg);
     if (!st && !(tr->model = osp_latte_load(tr->model_dir, OSP_DEVICE_CPU, false)))
         st = osp_error_code();
+    if (!st)
+        osp_latte_set_checkpointing(tr->model, o->checkpointing);
     if (!ckpt && o->config) {
         stage_folder_remove(tr->model_dir);
         if (st)

@@ -28,6 +28,7 @@ osp_status osp_grad_view(const osp_node *n, osp_tensor *const *gout, osp_tensor 
 osp_status osp_grad_concat(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_matmul(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_linear(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
+osp_status osp_grad_recompute(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_conv(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_conv_transpose(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);
 osp_status osp_grad_group_norm(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin);

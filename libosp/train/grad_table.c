@@ -28,6 +28,7 @@ osp_grad_fn osp_grad_rule(osp_op op)
     case OSP_OP_LINEAR: return osp_grad_linear;
     case OSP_OP_SOFTMAX: return osp_grad_softmax;
     case OSP_OP_ATTENTION: return osp_grad_attention;
+    case OSP_OP_RECOMPUTE: return osp_grad_recompute;
     default: return NULL;
     }
 }

@@ -43,6 +43,21 @@ void osp_tape_clear(void)
     tape_len = tape_cap = 0;
 }
 
+void osp_tape_suspend(osp_tape_saved *saved)
+{
+    *saved = (osp_tape_saved){tape, tape_len, tape_cap};
+    tape = NULL;
+    tape_len = tape_cap = 0;
+}
+
+void osp_tape_resume(const osp_tape_saved *saved)
+{
+    osp_tape_clear();
+    tape = saved->nodes;
+    tape_len = saved->len;
+    tape_cap = saved->cap;
+}
+
 osp_status osp_tape_record(const osp_node *n)
 {
     if (!osp_grad_enabled())
@@ -50,7 +65,7 @@ osp_status osp_tape_record(const osp_node *n)
     bool needs = false;
     for (int i = 0; i < n->n_in; i++)
         needs |= n->in[i] && n->in[i]->requires_grad;
-    if (!needs)
+    if (!needs && n->op != OSP_OP_RECOMPUTE) /* a region's parameters may want grads */
         return OSP_OK;
     if (!osp_grad_rule(n->op))
         return osp_error(OSP_ERR_RUNTIME, "op %s has no backward rule but an input requires grad",

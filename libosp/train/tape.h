@@ -24,6 +24,15 @@ osp_status osp_backward(osp_tensor *loss, osp_tensor *seed);
 /* Drops every recorded node (and the references it held). */
 void osp_tape_clear(void);
 size_t osp_tape_size(void);
+/* A nested tape, for a backward rule that records and backpropagates a
+ * sub-graph (train/recompute.c): osp_tape_suspend saves the current tape
+ * and starts an empty one; osp_tape_resume restores the saved one. */
+typedef struct osp_tape_saved {
+    osp_node *nodes;
+    size_t len, cap;
+} osp_tape_saved;
+void osp_tape_suspend(osp_tape_saved *saved);
+void osp_tape_resume(const osp_tape_saved *saved);
 /* Marks t as a leaf that wants a gradient (returns t). */
 osp_tensor *osp_requires_grad(osp_tensor *t);
 /* Releases t->grad. */

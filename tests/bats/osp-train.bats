@@ -88,6 +88,15 @@ mean_loss() {
     assert_output 16
 }
 
+@test "--checkpointing (layers recomputed in the backward) trains bit for bit like the plain run" {
+    train "$TMP/plain" --max-steps 3 > "$TMP/plain.jsonl"
+    train "$TMP/ckpt" --max-steps 3 --checkpointing > "$TMP/ckpt.jsonl"
+    cmp "$TMP/plain/checkpoint-3/model/diffusion_pytorch_model.safetensors" \
+        "$TMP/ckpt/checkpoint-3/model/diffusion_pytorch_model.safetensors"
+    local terms='"loss": [^,]*, "mse": [^,]*, "vb": [^,]*, "lr": [^,]*, "grad_norm": [^,]*'
+    diff <(grep -o "$terms" "$TMP/plain.jsonl") <(grep -o "$terms" "$TMP/ckpt.jsonl")
+}
+
 @test "a checkpoint is a model folder osp-denoise loads as is" {
     train "$TMP/run" --max-steps 2 > /dev/null
     cmp "$MODEL/config.json" "$TMP/run/checkpoint-2/model/config.json"

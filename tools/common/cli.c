@@ -207,7 +207,9 @@ static void print_help(const cli_tool *tool, FILE *f)
           "  --threads N, -h/--help, --version\n", f);
     if (tool->details)
         fprintf(f, "%s\n", tool->details);
-    if (tool->example) {
+    if (tool->example && !strchr(tool->example, '\n') && strlen(tool->example) <= 80 - 9) {
+        fprintf(f, "Example: %s\n", tool->example); /* one short example: one line */
+    } else if (tool->example) {
         fputs("Example:\n  ", f);
         for (const char *p = tool->example; *p; p++) {
             fputc(*p, f);
