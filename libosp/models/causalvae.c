@@ -263,6 +263,24 @@ osp_tensor *osp_vae_encoder_forward(osp_vae *v, osp_tensor *x)
 
 osp_tensor *osp_vae_decoder_forward(osp_vae *v, osp_tensor *z)
 {
+    osp_tensor *h = osp_retain(osp_vae_decoder_body(v, z));
+    osp_tensor *out = h ? osp_vae_decoder_head(v, h) : NULL;
+    osp_release(h);
+    return out;
+}
+
+osp_tensor *osp_vae_decoder_head(osp_vae *v, osp_tensor *h)
+{
+    if (!h)
+        return NULL;
+    osp_pool_push();
+    osp_tensor *y = nn_causal_conv3d_forward(&v->dec_conv_out,
+                                             osp_silu(nn_group_norm_forward(&v->dec_norm_out, h)));
+    return osp_pool_pop_keep(y);
+}
+
+osp_tensor *osp_vae_decoder_body(osp_vae *v, osp_tensor *z)
+{
     if (!check_video(z, v->cfg.embed_dim, "latent"))
         return NULL;
     osp_tensor *h = NULL;
@@ -279,8 +297,6 @@ osp_tensor *osp_vae_decoder_forward(osp_vae *v, osp_tensor *z)
         if (lv->has_temporal)
             STEP(h, vae_time_up(h));
     }
-    STEP(h, nn_causal_conv3d_forward(&v->dec_conv_out,
-                                     osp_silu(nn_group_norm_forward(&v->dec_norm_out, h))));
     return osp_autorelease(h);
 }
 

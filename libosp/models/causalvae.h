@@ -107,6 +107,11 @@ osp_tensor *osp_vae_decode(osp_vae *vae, osp_tensor *z, const osp_vae_tiling *ti
 /* The untiled halves (also used per tile). */
 osp_tensor *osp_vae_encoder_forward(osp_vae *vae, osp_tensor *video);
 osp_tensor *osp_vae_decoder_forward(osp_vae *vae, osp_tensor *z);
+/* The decoder in two parts, decoder = head(body(z)): the head is norm_out,
+ * SiLU and conv_out, whose weight the VAE trainer's adaptive GAN weight
+ * differentiates against. */
+osp_tensor *osp_vae_decoder_body(osp_vae *vae, osp_tensor *z);
+osp_tensor *osp_vae_decoder_head(osp_vae *vae, osp_tensor *h);
 
 /* Posterior from moments: mean (channels 0..E-1) and logvar clamped to
  * [-30, 20]. */
