@@ -1,7 +1,6 @@
 /* dit_data.c — see dit_data.h. */
 #include "dit_data.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,81 +9,7 @@
 
 #include "backend/ops.h"
 #include "io/stream.h"
-
-static osp_status add_path(osp_dit_data *d, size_t *cap, char *path)
-{
-    if (!path)
-        return osp_error_nomem("clip list", 256);
-    if (d->n == *cap) {
-        size_t c = *cap ? 2 * *cap : 64;
-        char **p = realloc(d->paths, c * sizeof *p);
-        if (!p) {
-            free(path);
-            return osp_error_nomem("clip list", c * sizeof *p);
-        }
-        d->paths = p;
-        *cap = c;
-    }
-    d->paths[d->n++] = path;
-    return OSP_OK;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static osp_status list_folder(osp_dit_data *d, const char *dir)
-{
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return osp_error(OSP_ERR_IO, "%s: %s", dir, strerror(errno));
-    size_t cap = 0;
-    osp_status st = OSP_OK;
-    struct dirent *e;
-    while (!st && (e = readdir(dp))) {
-        size_t len = strlen(e->d_name);
-        if (len > 8 && strcmp(e->d_name + len - 8, ".msgpack") == 0 && e->d_name[0] != '.')
-            st = add_path(d, &cap, join(dir, e->d_name));
-    }
-    closedir(dp);
-    if (!st)
-        qsort(d->paths, d->n, sizeof *d->paths, by_name);
-    return st;
-}
-
-static osp_status list_file(osp_dit_data *d, const char *list)
-{
-    FILE *f = fopen(list, "r");
-    if (!f)
-        return osp_error(OSP_ERR_IO, "%s: %s", list, strerror(errno));
-    char *dir = strdup(list), *slash = dir ? strrchr(dir, '/') : NULL;
-    if (slash)
-        *slash = 0;
-    size_t cap = 0;
-    osp_status st = dir ? OSP_OK : osp_error_nomem("path", strlen(list));
-    char line[4096];
-    while (!st && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (!line[0] || line[0] == '#')
-            continue;
-        st = add_path(d, &cap, line[0] == '/' || !slash ? strdup(line) : join(dir, line));
-    }
-    if (!st && ferror(f))
-        st = osp_error(OSP_ERR_IO, "%s: read error", list);
-    fclose(f);
-    free(dir);
-    return st;
-}
+#include "train/file_list.h"
 
 /* ---- one clip ---- */
 
@@ -228,12 +153,15 @@ osp_status osp_dit_data_open(osp_dit_data *d, const char *path, const osp_latte_
         return osp_error(OSP_ERR_IO, "%s: %s", path, strerror(errno));
     if (!(d->label = strdup(path)))
         return osp_error_nomem("path", strlen(path));
-    osp_status st = S_ISDIR(sb.st_mode) ? list_folder(d, path) : list_file(d, path);
+    osp_file_list files;
+    osp_status st = osp_file_list_load(&files, path, (const char *const[]){".msgpack", NULL},
+                                       false);
+    if (st)
+        osp_error_context("feature files");
+    d->n = files.n;
+    d->paths = files.paths; /* owned by d from here */
     if (!st && d->n == 0)
         st = osp_error(OSP_ERR_DATA, "%s: no clips (*.msgpack feature files)", path);
-    for (size_t i = 0; !st && i < d->n; i++)
-        if (stat(d->paths[i], &sb) != 0)
-            st = osp_error(OSP_ERR_IO, "feature file %s: %s", d->paths[i], strerror(errno));
     if (!st)
         st = adopt_first(d, cfg);
     if (st)
