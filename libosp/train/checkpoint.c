@@ -212,17 +212,17 @@ static osp_status write_model(const char *dir, const char *sub, const osp_checkp
     return st;
 }
 
-static osp_status write_optimizer(const char *dir, const osp_checkpoint *c)
+osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, const osp_adamw *o,
+                                          const char *const *tensor_names)
 {
-    const osp_adamw *o = c->opt;
     size_t n = 2 * o->n;
     char **names = calloc(n ? n : 1, sizeof *names);
     osp_tensor **ts = calloc(n ? n : 1, sizeof *ts);
-    char *p = str_printf("%s/%s", dir, "optimizer.safetensors");
+    char *p = str_printf("%s/%s", dir, file);
     osp_status st = names && ts && p ? OSP_OK : osp_error_nomem("optimizer names", n * 16);
     for (size_t i = 0; !st && i < o->n; i++) {
-        names[2 * i] = str_printf("%s%s", "exp_avg.", c->names[i]);
-        names[2 * i + 1] = str_printf("%s%s", "exp_avg_sq.", c->names[i]);
+        names[2 * i] = str_printf("%s%s", "exp_avg.", tensor_names[i]);
+        names[2 * i + 1] = str_printf("%s%s", "exp_avg_sq.", tensor_names[i]);
         ts[2 * i] = o->exp_avg[i];
         ts[2 * i + 1] = o->exp_avg_sq[i];
         if (!names[2 * i] || !names[2 * i + 1])
@@ -259,7 +259,9 @@ osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoi
     if (!st && c->ema)
         st = write_model(tmp, "ema", c, c->ema);
     if (!st)
-        st = write_optimizer(tmp, c);
+        st = osp_checkpoint_write_optimizer(tmp, "optimizer.safetensors", c->opt, c->names);
+    if (!st && c->extra)
+        st = c->extra(c->extra_ctx, tmp);
     if (!st)
         st = write_text(tmp, "train_state.json", c->state_json, strlen(c->state_json));
     if (!st)
@@ -394,7 +396,13 @@ static osp_status load_named(osp_safetensors *st, const char *file, const char *
 osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,
                                          const char *const *names)
 {
-    char *file = str_printf("%s/%s", dir, "optimizer.safetensors");
+    return osp_checkpoint_load_optimizer_file(dir, "optimizer.safetensors", opt, names);
+}
+
+osp_status osp_checkpoint_load_optimizer_file(const char *dir, const char *name, osp_adamw *opt,
+                                              const char *const *names)
+{
+    char *file = str_printf("%s/%s", dir, name);
     osp_safetensors *st = file ? osp_safetensors_open(file) : NULL;
     osp_status s = st ? OSP_OK : osp_error_code();
     const char *step = st ? osp_safetensors_metadata(st, "step") : NULL;

@@ -52,6 +52,11 @@ typedef struct osp_checkpoint {
     /* NULL, or model->n tensors for ema/ (the EMA weights of the trained
      * tensors, the model's own for the rest) */
     osp_tensor *const *ema;
+    /* NULL, or more files for the checkpoint (the VAE trainer's
+     * discriminator and its optimizer), written into the temporary folder
+     * DIR before it is renamed into place */
+    osp_status (*extra)(void *ctx, const char *dir);
+    void *extra_ctx;
 } osp_checkpoint;
 
 osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoint *c);
@@ -72,6 +77,13 @@ osp_status osp_train_run_prune(osp_train_run *r, int64_t keep);
  * the file and tensor on anything missing or misshapen. */
 osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,
                                          const char *const *names);
+
+/* The same for DIR/FILE; and writing one (exp_avg.<name>, exp_avg_sq.<name>,
+ * metadata step, lr, betas, eps, wd). */
+osp_status osp_checkpoint_load_optimizer_file(const char *dir, const char *file, osp_adamw *opt,
+                                              const char *const *names);
+osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, const osp_adamw *o,
+                                          const char *const *names);
 
 /* Restores the EMA weights of `names` from DIR/ema/. */
 osp_status osp_checkpoint_load_ema(const char *dir, osp_ema *ema, const char *const *names);
