@@ -12,36 +12,21 @@
 osp_status osp_dit_sampler_init(osp_dit_sampler *s, const osp_dit_data *d, uint64_t seed,
                                 int64_t batch)
 {
-    *s = (osp_dit_sampler){.data = d, .seed = seed, .batch = batch, .perm_epoch = -1};
-    if (d->n > UINT32_MAX)
-        return osp_error(OSP_ERR_DATA, "%s: more than 2^32 clips", d->label);
-    if (!(s->perm = malloc(d->n * sizeof *s->perm)))
-        return osp_error_nomem("epoch permutation", d->n * sizeof *s->perm);
-    return OSP_OK;
+    *s = (osp_dit_sampler){.data = d, .seed = seed, .batch = batch};
+    osp_status st = osp_epoch_order_init(&s->order, d->n, seed);
+    if (st)
+        osp_error_context("%s", d->label);
+    return st;
 }
 
 void osp_dit_sampler_free(osp_dit_sampler *s)
 {
-    free(s->perm);
-    s->perm = NULL;
+    osp_epoch_order_free(&s->order);
 }
 
 osp_status osp_dit_sampler_clip(osp_dit_sampler *s, int64_t i, size_t *clip)
 {
-    size_t n = s->data->n;
-    int64_t epoch = i / (int64_t)n;
-    if (epoch != s->perm_epoch) { /* Fisher-Yates, keyed by the epoch */
-        uint64_t key = osp_stream_seed(s->seed, OSP_STREAM_PERM, (uint64_t)epoch);
-        for (size_t j = 0; j < n; j++)
-            s->perm[j] = j;
-        for (size_t j = n; j-- > 1;) {
-            size_t r = (size_t)osp_random_below(key, j, j + 1), tmp = s->perm[j];
-            s->perm[j] = s->perm[r];
-            s->perm[r] = tmp;
-        }
-        s->perm_epoch = epoch;
-    }
-    *clip = s->perm[i % (int64_t)n];
+    *clip = osp_epoch_order_item(&s->order, i);
     return OSP_OK;
 }
 

@@ -7,6 +7,7 @@
 
 #include "train/dit_data.h"
 #include "train/dit_step.h"
+#include "train/train_rng.h"
 
 #define OSP_VAE_SCALE 0.18215f /* latent = 0.18215 · VAE sample */
 
@@ -14,8 +15,7 @@ typedef struct osp_dit_sampler {
     const osp_dit_data *data;
     uint64_t seed;
     int64_t batch;
-    int64_t perm_epoch; /* epoch of perm, -1 before the first */
-    size_t *perm;
+    osp_epoch_order order;
 } osp_dit_sampler;
 
 osp_status osp_dit_sampler_init(osp_dit_sampler *s, const osp_dit_data *d, uint64_t seed,

@@ -1,6 +1,8 @@
 /* train_rng.c — see train_rng.h. */
 #include "train_rng.h"
 
+#include <stdlib.h>
+
 #include "core/rng.h"
 
 static uint64_t splitmix64(uint64_t x)
@@ -28,4 +30,37 @@ uint32_t osp_random_u32(uint64_t key, uint64_t counter)
 uint64_t osp_random_below(uint64_t key, uint64_t counter, uint64_t n)
 {
     return ((uint64_t)osp_random_u32(key, counter) * n) >> 32;
+}
+
+osp_status osp_epoch_order_init(osp_epoch_order *o, size_t n, uint64_t seed)
+{
+    *o = (osp_epoch_order){.seed = seed, .n = n, .epoch = -1};
+    if (n == 0 || n > UINT32_MAX)
+        return osp_error(OSP_ERR_DATA, "%zu items: an epoch holds 1 to 2^32", n);
+    if (!(o->perm = malloc(n * sizeof *o->perm)))
+        return osp_error_nomem("epoch permutation", n * sizeof *o->perm);
+    return OSP_OK;
+}
+
+void osp_epoch_order_free(osp_epoch_order *o)
+{
+    free(o->perm);
+    o->perm = NULL;
+}
+
+size_t osp_epoch_order_item(osp_epoch_order *o, int64_t i)
+{
+    int64_t epoch = i / (int64_t)o->n;
+    if (epoch != o->epoch) {
+        uint64_t key = osp_stream_seed(o->seed, OSP_STREAM_PERM, (uint64_t)epoch);
+        for (size_t j = 0; j < o->n; j++)
+            o->perm[j] = j;
+        for (size_t j = o->n; j-- > 1;) {
+            size_t r = (size_t)osp_random_below(key, j, j + 1), tmp = o->perm[j];
+            o->perm[j] = o->perm[r];
+            o->perm[r] = tmp;
+        }
+        o->epoch = epoch;
+    }
+    return o->perm[i % (int64_t)o->n];
 }
