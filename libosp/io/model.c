@@ -10,6 +10,7 @@
 #include "model.h"
 
 #include "config_json.h"
+#include "core/path.h"
 #include "printable.h"
 #include "torch_pickle.h"
 
@@ -59,17 +60,6 @@ void osp_model_close(osp_model_dir *m)
     free(m);
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    else
-        osp_error_nomem("path", n);
-    return p;
-}
-
 static bool is_file(const char *path)
 {
     struct stat sb;
@@ -88,7 +78,7 @@ static char *preferred_file(const char *dir, const char *const stems[2], const c
     for (size_t i = 0; i < 2; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s%s", stems[i], suffix);
-        char *p = join(dir, name);
+        char *p = osp_path_join(dir, name);
         if (!p || is_file(p))
             return p;
         free(p);
@@ -109,7 +99,7 @@ static char *only_file(const char *dir, const char *suffix, bool *ambiguous)
     while ((de = readdir(d)) != NULL && !*ambiguous) {
         if (de->d_name[0] == '.' || !ends_with(de->d_name, suffix))
             continue;
-        char *p = join(dir, de->d_name);
+        char *p = osp_path_join(dir, de->d_name);
         if (p && is_file(p)) {
             *ambiguous = found != NULL;
             free(found);
@@ -135,7 +125,7 @@ static osp_status add_shard(osp_model_dir *m, const char *dir, const char *file)
     if (t)
         m->torch = t;
     char *name = t ? strdup(file) : NULL;
-    char *path = name ? (dir ? join(dir, file) : strdup(file)) : NULL;
+    char *path = name ? (dir ? osp_path_join(dir, file) : strdup(file)) : NULL;
     if (!path) {
         free(name);
         return osp_error_nomem("shard list", (m->n_shards + 1) * sizeof *s);
@@ -293,7 +283,7 @@ static osp_status find_torch_weights(const char *dir, char **single, char **inde
 
 static osp_status open_folder(osp_model_dir *m)
 {
-    char *config_path = join(m->path, "config.json");
+    char *config_path = osp_path_join(m->path, "config.json");
     if (!config_path)
         return osp_error_code();
     if (is_file(config_path) && !(m->config = osp_config_load(config_path))) {

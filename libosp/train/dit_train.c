@@ -7,19 +7,18 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <time.h>
 
 #include "backend/ops.h"
 #include "core/log.h"
-#include "core/progress.h"
+#include "core/path.h"
 #include "io/text_file.h"
 #include "nn/params.h"
 #include "train/checkpoint.h"
 #include "train/dit_batch.h"
 #include "train/tape.h"
+#include "train/train_loop.h"
 
 typedef struct trainer {
     const osp_dit_train_opts *o;
@@ -41,30 +40,12 @@ typedef struct trainer {
     osp_diffusion sched;
 } trainer;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Configs and run state: JSON files far below this. */
 #define MAX_JSON_BYTES ((size_t)64 << 20)
 
 static char *read_text(const char *path, size_t *len)
 {
     return osp_read_text_file(path, MAX_JSON_BYTES, "a JSON config", len);
-}
-
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", a, b);
-    else
-        osp_error_nomem("path", n);
-    return p;
 }
 
 /* ---- train_state.json ---- */
@@ -99,54 +80,23 @@ static char *state_json(const trainer *tr, int64_t step)
     return text;
 }
 
-static osp_status state_int(const cJSON *j, const char *file, const char *key, int64_t min,
-                            int64_t *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble > 9007199254740992.0 ||
-        v->valuedouble != floor(v->valuedouble))
-        return osp_error(OSP_ERR_DATA, "%s: `%s` missing or not an integer >= %lld", file, key,
-                         (long long)min);
-    *out = (int64_t)v->valuedouble;
-    return OSP_OK;
-}
-
-/* The run's identity (seed, batch, accumulation) from a checkpoint. */
+/* The run's identity (seed, batch, accumulation, EMA) from a checkpoint. */
 static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
 {
-    char *file = join(ckpt, "train_state.json");
-    size_t len;
-    char *text = file ? read_text(file, &len) : NULL;
-    cJSON *j = text ? cJSON_ParseWithLength(text, len) : NULL;
-    osp_status st = text ? OSP_OK : osp_error_code();
-    int64_t saved = 0, seed = 0;
-    if (!st && !j)
-        st = osp_error(OSP_ERR_DATA, "%s: not valid JSON", file);
+    cJSON *j = osp_train_state_read(ckpt, step, &tr->dist);
+    int64_t seed = 0;
+    osp_status st = j ? osp_train_state_int(j, ckpt, "seed", 0, &seed) : osp_error_code();
     if (!st)
-        st = state_int(j, file, "global_step", 0, &saved);
-    if (!st && saved != step)
-        st = osp_error(OSP_ERR_DATA, "%s: global_step %lld, but the folder says %lld", file,
-                       (long long)saved, (long long)step);
+        st = osp_train_state_int(j, ckpt, "batch", 1, &tr->batch);
     if (!st)
-        st = state_int(j, file, "seed", 0, &seed);
-    if (!st)
-        st = state_int(j, file, "batch", 1, &tr->batch);
-    if (!st)
-        st = state_int(j, file, "accumulation", 1, &tr->accum);
-    int64_t world = 0;
-    if (!st)
-        st = state_int(j, file, "world_size", 1, &world);
-    if (!st && world != tr->dist.size)
-        st = osp_error(OSP_ERR_USAGE, "%s: the run used %lld processes, this one %d (the data "
-                       "order depends on it)", file, (long long)world, tr->dist.size);
+        st = osp_train_state_int(j, ckpt, "accumulation", 1, &tr->accum);
     const cJSON *ema = j ? cJSON_GetObjectItemCaseSensitive(j, "ema_decay") : NULL;
     if (!st && ema && !(cJSON_IsNumber(ema) && ema->valuedouble >= 0 && ema->valuedouble < 1))
-        st = osp_error(OSP_ERR_DATA, "%s: `ema_decay` is not a number in [0, 1)", file);
+        st = osp_error(OSP_ERR_DATA, "%s/train_state.json: `ema_decay` is not a number in "
+                       "[0, 1)", ckpt);
     tr->ema_decay = !st && ema ? ema->valuedouble : 0.0;
     tr->seed = (uint64_t)seed;
     cJSON_Delete(j);
-    free(text);
-    free(file);
     return st;
 }
 
@@ -161,13 +111,13 @@ static char *stage_folder(trainer *tr)
     struct stat sb;
     char name[32], *src = NULL, *real = NULL, *link = NULL, *cfg = NULL;
     snprintf(name, sizeof name, ".init-model-%d", tr->dist.rank); /* one per process */
-    char *dir = join(o->run, name);
+    char *dir = osp_path_join(o->run, name);
     if (!dir || stat(o->init, &sb) != 0) {
         if (dir)
             osp_error(OSP_ERR_IO, "%s: %s", o->init, strerror(errno));
         goto fail;
     }
-    src = S_ISDIR(sb.st_mode) ? join(o->init, "diffusion_pytorch_model.safetensors")
+    src = S_ISDIR(sb.st_mode) ? osp_path_join(o->init, "diffusion_pytorch_model.safetensors")
                               : strdup(o->init);
     if (!src || !(real = realpath(src, NULL))) {
         osp_error(OSP_ERR_IO, "%s: %s (--config takes the weights of a single "
@@ -175,8 +125,8 @@ static char *stage_folder(trainer *tr)
         goto fail;
     }
     if (!(tr->config = read_text(o->config, &tr->config_len)) ||
-        !(link = join(dir, "diffusion_pytorch_model.safetensors")) ||
-        !(cfg = join(dir, "config.json")))
+        !(link = osp_path_join(dir, "diffusion_pytorch_model.safetensors")) ||
+        !(cfg = osp_path_join(dir, "config.json")))
         goto fail;
     remove(link);
     remove(cfg);
@@ -209,7 +159,7 @@ fail:
 /* Removes what stage_folder made (the loaded weights are copies). */
 static void stage_folder_remove(const char *dir)
 {
-    char *link = join(dir, "diffusion_pytorch_model.safetensors"), *cfg = join(dir, "config.json");
+    char *link = osp_path_join(dir, "diffusion_pytorch_model.safetensors"), *cfg = osp_path_join(dir, "config.json");
     if (link)
         remove(link);
     if (cfg)
@@ -226,34 +176,20 @@ static osp_status setup(trainer *tr, bool *busy)
     tr->accum = o->accum;
     tr->seed = o->seed;
     tr->ema_decay = o->ema;
-    /* rank 0 takes the lock and finds the latest checkpoint; the others
-     * only read the folder */
-    if (tr->lead && (osp_train_run_open(&tr->run, o->run, busy) ||
-                     osp_train_run_latest(&tr->run, &tr->start_step)))
-        return osp_error_code();
-    if (!tr->lead && !(tr->run.dir = strdup(o->run)))
-        return osp_error_nomem("path", strlen(o->run));
-    if (osp_dist_bcast_i64(&tr->dist, &tr->start_step, 1))
-        return osp_error_code();
     char *ckpt = NULL;
-    if (tr->start_step > 0) {
-        if (!o->resume)
-            return osp_error(OSP_ERR_USAGE, "%s already holds checkpoint-%lld: pass --resume to "
-                             "continue that run, or use another run folder", o->run,
-                             (long long)tr->start_step);
-        if (!(ckpt = osp_train_run_checkpoint_dir(&tr->run, tr->start_step)) ||
-            !(tr->model_dir = join(ckpt, "model"))) {
-            free(ckpt);
-            return osp_error_code();
-        }
-    } else if (!o->init) {
-        return osp_error(OSP_ERR_USAGE, "%s has no checkpoint: give --init MODEL to start",
-                         o->run);
-    } else if (!(tr->model_dir = o->config ? stage_folder(tr) : strdup(o->init))) {
+    if (osp_train_begin(&tr->run, o->run, &tr->dist, o->resume, o->init != NULL,
+                        "--init MODEL", busy, &tr->start_step, &ckpt))
+        return osp_error_code();
+    if (ckpt)
+        tr->model_dir = osp_path_join(ckpt, "model");
+    else
+        tr->model_dir = o->config ? stage_folder(tr) : strdup(o->init);
+    if (!tr->model_dir) {
+        free(ckpt);
         return osp_error_code() ? osp_error_code() : osp_error_nomem("path", strlen(o->init));
     }
     osp_status st = ckpt ? read_state(tr, ckpt, tr->start_step) : OSP_OK;
-    char *cfg = st || tr->config ? NULL : join(tr->model_dir, "config.json");
+    char *cfg = st || tr->config ? NULL : osp_path_join(tr->model_dir, "config.json");
     if (!st && !tr->config && !(tr->config = cfg ? read_text(cfg, &tr->config_len) : NULL))
         st = osp_error_code();
     free(cfg);
@@ -321,7 +257,7 @@ static double lr_at(const osp_dit_train_opts *o, int64_t step)
 
 static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
 {
-    double t0 = now();
+    double t0 = osp_train_clock();
     int64_t B = tr->batch;
     double *mse = calloc((size_t)B, sizeof *mse), *vb = calloc((size_t)B, sizeof *vb);
     int64_t *t = calloc((size_t)B, sizeof *t);
@@ -353,15 +289,10 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
     s->vb /= (double)(tr->accum * B);
     if (osp_dist_mean_f64(&tr->dist, &s->loss, 3)) /* loss, mse, vb */
         return osp_error_code();
-    osp_tensor **grads = malloc(tr->params.n * sizeof *grads);
-    if (!grads)
-        return osp_error_nomem("gradient list", tr->params.n * sizeof *grads);
-    for (size_t i = 0; i < tr->params.n; i++) {
-        grads[i] = tr->params.tensors[i]->grad;
-        if (!st && grads[i])
-            st = osp_dist_mean_f32(&tr->dist, osp_f32(grads[i]), (size_t)osp_numel(grads[i]));
-    }
-    s->grad_norm = osp_clip_grad_norm(grads, tr->params.n, tr->o->max_grad_norm);
+    osp_tensor **grads = NULL;
+    if (osp_train_reduce_grads(&tr->dist, tr->params.tensors, tr->params.n,
+                               tr->o->max_grad_norm, &grads, &s->grad_norm))
+        return osp_error_code();
     s->lr = lr_at(tr->o, step);
     st = isfinite(s->loss) ? osp_adamw_step(&tr->opt, tr->params.tensors, grads, s->lr)
                            : osp_error(OSP_ERR_RUNTIME, "step %lld: the loss is not finite",
@@ -370,7 +301,7 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
     osp_dit_params_zero_grad(&tr->params);
     if (!st && tr->ema_decay > 0)
         osp_ema_update(&tr->ema, tr->params.tensors);
-    s->seconds = now() - t0;
+    s->seconds = osp_train_clock() - t0;
     return st;
 }
 
@@ -379,15 +310,13 @@ static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
     FILE *f = tr->o->metrics;
     if (!f || !tr->lead)
         return;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     int64_t samples = step * tr->accum * tr->batch * tr->dist.size;
     fprintf(f, "{\"step\": %" PRId64 ", \"epoch\": %" PRId64 ", \"loss\": %.9g, \"mse\": %.9g, "
                "\"vb\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"samples_per_s\": %.4g, "
                "\"max_rss_mb\": %.1f}\n",
             step, samples / (int64_t)tr->data.n, s->loss, s->mse, s->vb, s->lr, s->grad_norm,
             (double)(tr->batch * tr->accum * tr->dist.size) / fmax(s->seconds, 1e-9),
-            ru.ru_maxrss / 1024.0);
+            osp_train_max_rss_mb());
     fflush(f);
 }
 
@@ -408,8 +337,9 @@ static osp_tensor **ema_tensors(const trainer *tr)
     return out;
 }
 
-static osp_status save(trainer *tr, int64_t step)
+static osp_status save(void *ctx, int64_t step)
 {
+    trainer *tr = ctx;
     char *state = state_json(tr, step);
     osp_tensor **ema = tr->ema_decay > 0 ? ema_tensors(tr) : NULL;
     osp_checkpoint c = {
@@ -418,14 +348,20 @@ static osp_status save(trainer *tr, int64_t step)
         .state_json = state, .ema = ema,
     };
     osp_status st = state && (ema || tr->ema_decay == 0)
-                        ? osp_train_run_save(&tr->run, step, &c)
+                        ? osp_train_save(&tr->run, step, &c, tr->o->keep)
                         : osp_error_code();
     free(ema);
     free(state);
+    return st;
+}
+
+static osp_status step(void *ctx, int64_t step)
+{
+    trainer *tr = ctx;
+    step_stats s;
+    osp_status st = train_step(tr, step, &s);
     if (!st)
-        st = osp_train_run_prune(&tr->run, tr->o->keep);
-    if (!st)
-        osp_log_info("saved %s/checkpoint-%lld", tr->o->run, (long long)step);
+        log_metrics(tr, step, &s);
     return st;
 }
 
@@ -435,40 +371,20 @@ osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
     if (o->dist)
         tr.dist = *o->dist;
     tr.lead = tr.dist.rank == 0;
-    double start = now();
+    osp_train_loop loop = {
+        .run = o->run, .dist = &tr.dist, .max_steps = o->max_steps,
+        .checkpoint_every = o->checkpoint_every, .time_budget = o->time_budget,
+        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .ctx = &tr,
+    };
     osp_status st = setup(&tr, busy);
-    int64_t step = tr.start_step;
-    if (!st && step >= o->max_steps)
-        osp_log_info("%s is at step %lld, --max-steps %lld: nothing to do", o->run,
-                     (long long)step, (long long)o->max_steps);
-    else if (!st)
+    if (!st && tr.start_step < o->max_steps)
         osp_log_info("training %s from step %lld to %lld on %zu clips%s",
                      tr.start_step || !o->config ? tr.model_dir : o->config,
-                     (long long)step, (long long)o->max_steps, tr.data.n,
+                     (long long)tr.start_step, (long long)o->max_steps, tr.data.n,
                      tr.data.n_img ? " (joint images)" : "");
-    osp_progress bar;
-    osp_progress_start(&bar, "train", st || !tr.lead ? 0 : o->max_steps - step);
-    while (!st && step < o->max_steps) {
-        step_stats s;
-        if ((st = train_step(&tr, step + 1, &s)))
-            break;
-        step++;
-        log_metrics(&tr, step, &s);
-        osp_progress_step(&bar, 1);
-        bool signalled = osp_dist_any(&tr.dist, o->stop && *o->stop);
-        bool stopping = signalled || osp_dist_any(&tr.dist, o->time_budget > 0 &&
-                                                                now() - start >= o->time_budget);
-        if (tr.lead && (step % o->checkpoint_every == 0 || step == o->max_steps || stopping)) {
-            if ((st = save(&tr, step)))
-                break;
-        }
-        if (stopping) {
-            osp_log_info("stopping at step %lld (%s)", (long long)step,
-                         signalled ? "signal" : "time budget");
-            break;
-        }
-    }
-    osp_progress_end(&bar);
+    loop.start = tr.start_step;
+    if (!st)
+        st = osp_train_loop_run(&loop);
     teardown(&tr);
     return st;
 }

@@ -9,14 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
+#include "core/path.h"
 
 static osp_status add(osp_file_list *l, char *path)
 {
@@ -60,7 +53,7 @@ static osp_status scan(osp_file_list *l, const char *dir, const char *const *suf
     while (!st && (e = readdir(dp))) {
         if (e->d_name[0] == '.')
             continue;
-        char *path = join(dir, e->d_name);
+        char *path = osp_path_join(dir, e->d_name);
         struct stat sb;
         if (!path) {
             st = osp_error_nomem("path", strlen(dir) + 256);
@@ -91,7 +84,7 @@ static osp_status read_list(osp_file_list *l, const char *list)
         line[strcspn(line, "\r\n")] = 0;
         if (!line[0] || line[0] == '#')
             continue;
-        st = add(l, line[0] == '/' || !slash ? strdup(line) : join(dir, line));
+        st = add(l, line[0] == '/' || !slash ? strdup(line) : osp_path_join(dir, line));
     }
     if (!st && ferror(f))
         st = osp_error(OSP_ERR_IO, "%s: read error", list);
