@@ -7,10 +7,10 @@ _osp_train()
     _init_completion || return
 
     case $prev in
-        -m | --init | --run | --vae | --t5)
+        --run | --vae | --t5)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        --data | --config | --captions | --init-2d | -o | --output)
+        -m | --init | --data | --config | --captions | --init-2d | --lpips | -o | --output)
             _filedir
             return ;;
         --device)
@@ -18,7 +18,8 @@ _osp_train()
             return ;;
         --batch | --accum | --max-steps | --time-budget | --lr | --warmup | --weight-decay | \
             --max-grad-norm | --ema | --seed | --checkpoint-every | --keep | --threads | \
-            --frames | --sample-rate | --size | --image-num | --max-length)
+            --frames | --sample-rate | --size | --image-num | --max-length | --disc-start | \
+            --loss-weights)
             return ;;
     esac
 
@@ -26,10 +27,11 @@ _osp_train()
         COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
             --time-budget --lr --warmup --weight-decay --max-grad-norm --ema --seed
             --checkpoint-every --keep --resume --checkpointing --captions --vae --t5 --frames --sample-rate
-            --size --image-num --max-length --no-flip --tile --init-2d -o --output -q --quiet -v
+            --size --image-num --max-length --no-flip --tile --init-2d --lpips --disc-start
+            --loss-weights -o --output -q --quiet -v
             --verbose --device --threads -h --help --version' -- "$cur"))
         return
     fi
     # the stage
-    COMPREPLY=($(compgen -W 'inflate prepare dit' -- "$cur"))
+    COMPREPLY=($(compgen -W 'inflate prepare dit vae' -- "$cur"))
 } && complete -F _osp_train osp-train

@@ -2,14 +2,17 @@
  * from a 2D Stable-Diffusion VAE (tail initialisation,
  * models/causalvae.h osp_vae_init_2d); `osp-train prepare` turns videos and a
  * caption file into features (libosp/train/prepare.h); `osp-train dit`
- * trains the LatteT2V transformer on them (libosp/train/dit_train.h), on
- * one process or data-parallel under mpirun (libosp/train/dist.h); this
+ * trains the LatteT2V transformer on them (libosp/train/dit_train.h) and
+ * `osp-train vae` the CausalVideoVAE on videos (libosp/train/vae_train.h),
+ * on one process or data-parallel under mpirun (libosp/train/dist.h); this
  * file only parses options, wires the metrics output and the stop
  * signals. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/cli.h"
 #include "core/log.h"
@@ -18,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/dit_train.h"
 #include "train/prepare.h"
+#include "train/vae_train.h"
 
 /* Exit status when another run holds the run folder's lock. */
 #define EXIT_BUSY 6
@@ -34,6 +38,27 @@ static int64_t opt_frames = 17, opt_sample_rate = 1, opt_size = 256, opt_image_n
 static bool opt_no_flip, opt_tile;
 /* inflate */
 static const char *opt_init_2d;
+/* vae */
+static const char *opt_lpips, *opt_loss_weights;
+static int64_t opt_disc_start = 2001;
+static double opt_vae_lr = 1e-5;
+
+/* Options the trainers (dit, vae) share, each spelled once. */
+#define RUN_OPTION                                                                          \
+    {.name = "run", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_run,                    \
+     .help = "run folder: lock, checkpoint-<step>/ folders"}
+#define STOP_OPTIONS                                                                        \
+    {.name = "max-steps", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e15,           \
+     .i = &opt_max_steps, .help = "stop at this global step (default 1000000)"},            \
+    {.name = "time-budget", .kind = CLI_NUMBER, .metavar = "SEC", .min = 0, .max = 1e9,     \
+     .f = &opt_time_budget, .help = "checkpoint and stop after SEC seconds"}
+#define CHECKPOINT_OPTIONS                                                                  \
+    {.name = "checkpoint-every", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e15,    \
+     .i = &opt_every, .help = "checkpoint every N steps (default 500)"},                     \
+    {.name = "keep", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 1e9, .i = &opt_keep, \
+     .help = "keep the newest N checkpoints (default 0: all)"},                             \
+    {.name = "resume", .kind = CLI_FLAG, .flag = &opt_resume,                               \
+     .help = "continue from the run's latest checkpoint, if any"}
 
 static const cli_option dit_options[] = {
     {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
@@ -42,16 +67,12 @@ static const cli_option dit_options[] = {
      .help = "train this config.json with the -m weights"},
     {.name = "data", .kind = CLI_STRING, .metavar = "PATH", .s = &opt_data,
      .help = "feature folder of *.msgpack clips, or a list file"},
-    {.name = "run", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_run,
-     .help = "run folder: lock, checkpoint-<step>/ folders"},
+    RUN_OPTION,
     {.name = "batch", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1 << 20,
      .i = &opt_batch, .help = "clips per micro-batch (default 1)"},
     {.name = "accum", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1 << 20,
      .i = &opt_accum, .help = "micro-batches per optimizer step (default 1)"},
-    {.name = "max-steps", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e15,
-     .i = &opt_max_steps, .help = "stop at this global step (default 1000000)"},
-    {.name = "time-budget", .kind = CLI_NUMBER, .metavar = "SEC", .min = 0, .max = 1e9,
-     .f = &opt_time_budget, .help = "checkpoint and stop after SEC seconds"},
+    STOP_OPTIONS,
     {.name = "lr", .kind = CLI_NUMBER, .metavar = "LR", .min = 0, .max = 1,
      .f = &opt_lr, .help = "AdamW learning rate, constant (default 2e-5)"},
     {.name = "warmup", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 1e15,
@@ -64,12 +85,7 @@ static const cli_option dit_options[] = {
      .f = &opt_ema, .help = "also keep an EMA of the weights (default 0: none)"},
     {.name = "seed", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 9007199254740991.0,
      .i = &opt_seed, .help = "seed of data order, timesteps and noise (default 0)"},
-    {.name = "checkpoint-every", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e15,
-     .i = &opt_every, .help = "checkpoint every N steps (default 500)"},
-    {.name = "keep", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 1e9, .i = &opt_keep,
-     .help = "keep the newest N checkpoints (default 0: all)"},
-    {.name = "resume", .kind = CLI_FLAG, .flag = &opt_resume,
-     .help = "continue from the run's latest checkpoint, if any"},
+    CHECKPOINT_OPTIONS,
     {.name = "checkpointing", .kind = CLI_FLAG, .flag = &opt_checkpointing,
      .help = "recompute each layer in backward: less memory"},
     {0},
@@ -111,6 +127,35 @@ static const cli_option inflate_options[] = {
     {0},
 };
 
+static const cli_option vae_options[] = {
+    {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
+     .help = "VAE folder to start from, or a config.json (random)"},
+    {.name = "lpips", .kind = CLI_STRING, .metavar = "FILE", .s = &opt_lpips,
+     .help = "VGG16 LPIPS weights (the perceptual loss)"},
+    {.name = "data", .kind = CLI_STRING, .metavar = "PATH", .s = &opt_data,
+     .help = "folder of .mp4/.avi/.webm videos, or a list file"},
+    RUN_OPTION,
+    {.name = "frames", .kind = CLI_INT, .metavar = "F", .min = 1, .max = 4097, .i = &opt_frames,
+     .help = "frames per clip, 1+4k (default 17)"},
+    {.name = "size", .kind = CLI_INT, .metavar = "N", .min = 8, .max = 8192, .i = &opt_size,
+     .help = "centre crop side (default 256)"},
+    {.name = "sample-rate", .kind = CLI_INT, .metavar = "S", .min = 1, .max = 1000,
+     .i = &opt_sample_rate, .help = "take every S-th frame (default 1)"},
+    {.name = "batch", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1 << 20,
+     .i = &opt_batch, .help = "clips per step (default 1)"},
+    STOP_OPTIONS,
+    {.name = "lr", .kind = CLI_NUMBER, .metavar = "LR", .min = 0, .max = 1,
+     .f = &opt_vae_lr, .help = "Adam learning rate of both models (default 1e-5)"},
+    {.name = "disc-start", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 1e15,
+     .i = &opt_disc_start, .help = "GAN from reference step N, 2 a batch (default 2001)"},
+    {.name = "loss-weights", .kind = CLI_STRING, .metavar = "K,P,D", .s = &opt_loss_weights,
+     .help = "KL, LPIPS, GAN weights (default 1e-6,1,0.5)"},
+    {.name = "seed", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 9007199254740991.0,
+     .i = &opt_seed, .help = "seed of data order, windows, noise, init (default 0)"},
+    CHECKPOINT_OPTIONS,
+    {0},
+};
+
 static const cli_option no_options[] = {{0}};
 
 static const cli_tool stages[] = {
@@ -142,17 +187,28 @@ static const cli_tool stages[] = {
         .min_args = 1,
         .max_args = 1,
     },
+    {
+        .name = "osp-train",
+        .summary = "Train the CausalVideoVAE (vae) on videos: L1 + LPIPS + KL + PatchGAN.",
+        .args = "vae",
+        .example = "osp-train vae -m vae0 --lpips vgg.safetensors --data clips/ --run runs/vae",
+        .options = vae_options,
+        .min_args = 1,
+        .max_args = 1,
+    },
 };
 
 static const cli_tool general = {
     .name = "osp-train",
     .summary = "Training stages: inflate (a CausalVideoVAE from a 2-D VAE), prepare\n"
-               "(features from videos and captions), dit (the LatteT2V transformer).\n"
+               "(features from videos and captions), dit (the LatteT2V transformer),\n"
+               "vae (the CausalVideoVAE).\n"
                "`osp-train STAGE --help` lists a stage's options.",
-    .args = "inflate|prepare|dit",
+    .args = "inflate|prepare|dit|vae",
     .example = "osp-train inflate --init-2d sd-vae-ft-mse --config vae3d.json -o vae0\n"
                "osp-train prepare --captions caps.json --vae vae --t5 t5 --data feats/\n"
-               "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume",
+               "osp-train dit -m 17x256x256 --data feats/ --run runs/s1 --resume\n"
+               "osp-train vae -m vae0 --lpips vgg.safetensors --data clips/ --run runs/vae",
     .options = no_options,
     .min_args = 1,
     .max_args = 1,
@@ -224,6 +280,66 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+static osp_status train_dit(FILE *metrics, const osp_dist *dist, bool *busy)
+{
+    osp_adamw_hparams h = osp_adamw_defaults();
+    h.lr = opt_lr;
+    h.weight_decay = opt_wd;
+    osp_dit_train_opts o = {
+        .init = opt_init, .config = opt_config, .data = opt_data, .run = opt_run,
+        .batch = opt_batch, .accum = opt_accum, .max_steps = opt_max_steps,
+        .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip,
+        .ema = opt_ema, .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
+        .keep = opt_keep, .resume = opt_resume, .checkpointing = opt_checkpointing,
+        .metrics = metrics, .stop = &stop_requested, .dist = dist,
+    };
+    return osp_dit_train(&o, busy);
+}
+
+/* --loss-weights K,P,D: three numbers >= 0. */
+static void parse_loss_weights(osp_vae_train_opts *o)
+{
+    if (!opt_loss_weights)
+        return;
+    char tail;
+    if (sscanf(opt_loss_weights, "%lf,%lf,%lf%c", &o->kl_weight, &o->perceptual_weight,
+               &o->disc_weight, &tail) != 3 || !(o->kl_weight >= 0) ||
+        !(o->perceptual_weight >= 0) || !(o->disc_weight >= 0) || isinf(o->kl_weight) ||
+        isinf(o->perceptual_weight) || isinf(o->disc_weight))
+        cli_usage_error("--loss-weights: expected three numbers >= 0 as KL,LPIPS,GAN, got '%s'",
+                        opt_loss_weights);
+}
+
+static osp_status train_vae(FILE *metrics, const osp_dist *dist, bool *busy)
+{
+    osp_vae_train_opts o = osp_vae_train_defaults();
+    /* -m takes a model folder or, to start from random weights, a config */
+    struct stat sb;
+    bool config = opt_init && stat(opt_init, &sb) == 0 && S_ISREG(sb.st_mode);
+    o.init = config ? NULL : opt_init;
+    o.config = config ? opt_init : NULL;
+    o.lpips = opt_lpips;
+    o.data = opt_data;
+    o.run = opt_run;
+    o.frames = opt_frames;
+    o.sample_rate = opt_sample_rate;
+    o.size = opt_size;
+    o.batch = opt_batch;
+    o.max_steps = opt_max_steps;
+    o.time_budget = opt_time_budget;
+    o.lr = o.disc_lr = opt_vae_lr;
+    o.disc_start = opt_disc_start;
+    parse_loss_weights(&o);
+    o.seed = (uint64_t)opt_seed;
+    o.checkpoint_every = opt_every;
+    o.keep = opt_keep;
+    o.resume = opt_resume;
+    o.metrics = metrics;
+    o.dist = dist;
+    o.stop = &stop_requested;
+    return osp_vae_train(&o, busy);
+}
+
 int main(int argc, char **argv)
 {
     osp_dist dist;
@@ -243,11 +359,12 @@ int main(int argc, char **argv)
         osp_dist_finalize(&dist);
         return rc;
     }
-    if (strcmp(common.argv[0], "dit") != 0)
-        cli_usage_error("unknown stage '%s': this version has `inflate`, `prepare` and "
-                        "`dit` (the VAE training stage is not built yet)", common.argv[0]);
+    bool vae = strcmp(common.argv[0], "vae") == 0;
+    if (!vae && strcmp(common.argv[0], "dit") != 0)
+        cli_usage_error("unknown stage '%s': this version has `inflate`, `prepare`, `dit` "
+                        "and `vae`", common.argv[0]);
     if (!opt_data || !opt_run)
-        cli_usage_error("dit needs --data PATH and --run DIR (see --help)");
+        cli_usage_error("%s needs --data PATH and --run DIR (see --help)", common.argv[0]);
     if (common.device != OSP_DEVICE_CPU)
         osp_log_warn("the trainer runs on the CPU in this version");
     FILE *metrics = dist.rank > 0 ? NULL : stdout;
@@ -259,19 +376,8 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    osp_adamw_hparams h = osp_adamw_defaults();
-    h.lr = opt_lr;
-    h.weight_decay = opt_wd;
-    osp_dit_train_opts o = {
-        .init = opt_init, .config = opt_config, .data = opt_data, .run = opt_run,
-        .batch = opt_batch, .accum = opt_accum, .max_steps = opt_max_steps,
-        .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip, .ema = opt_ema,
-        .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
-        .keep = opt_keep, .resume = opt_resume, .checkpointing = opt_checkpointing, .metrics = metrics, .stop = &stop_requested,
-        .dist = &dist,
-    };
     bool busy = false;
-    osp_status st = osp_dit_train(&o, &busy);
+    osp_status st = vae ? train_vae(metrics, &dist, &busy) : train_dit(metrics, &dist, &busy);
     bool to_file = metrics && metrics != stdout;
     int closed = to_file ? fclose(metrics) : fflush(stdout);
     if (closed != 0 && !st)

@@ -18,6 +18,8 @@ enum {
     OSP_STREAM_WINDOW,    /* prepare, vae: a clip's temporal window */
     OSP_STREAM_FLIP,      /* prepare: a clip's horizontal flip */
     OSP_STREAM_VAE_NOISE, /* vae: a batch's posterior noise */
+    OSP_STREAM_VAE_INIT,  /* vae: the weights of a VAE trained from scratch */
+    OSP_STREAM_DISC_INIT, /* vae: the discriminator's initial weights */
 };
 
 /* The Philox key of stream `what` for item `index` (splitmix64 mixing). */

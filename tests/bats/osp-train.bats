@@ -165,7 +165,7 @@ mean_loss() {
     stderr_has "transformer_blocks.2"
     # usage: no stage, another stage, no --init on a fresh run folder
     fails_with 2 "$BIN/osp-train" --data "$FEATS" --run "$TMP/r5"
-    fails_with 2 "$BIN/osp-train" vae --data "$FEATS" --run "$TMP/r5"
+    fails_with 2 "$BIN/osp-train" gan --data "$FEATS" --run "$TMP/r5"
     fails_with 2 "$BIN/osp-train" dit --data "$FEATS" --run "$TMP/r5"
     stderr_has "--init"
 }

@@ -1,0 +1,493 @@
+/* vae_train.c — see vae_train.h. */
+#include "vae_train.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/ops.h"
+#include "core/log.h"
+#include "core/path.h"
+#include "core/rng.h"
+#include "io/text_file.h"
+#include "metrics/lpips.h"
+#include "models/causalvae.h"
+#include "nn/params.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+#include "train/patchgan.h"
+#include "train/tape.h"
+#include "train/train_loop.h"
+#include "train/train_rng.h"
+#include "train/vae_data.h"
+#include "train/vae_step.h"
+
+#define DISC_FILE "discriminator.safetensors"
+#define DISC_OPT_FILE "optimizer_disc.safetensors"
+/* Configs are JSON files far below this. */
+#define MAX_CONFIG_BYTES ((size_t)64 << 20)
+
+osp_vae_train_opts osp_vae_train_defaults(void)
+{
+    return (osp_vae_train_opts){
+        .frames = 17, .sample_rate = 1, .size = 256, .batch = 1, .max_steps = 1000000,
+        .lr = 1e-5, .disc_lr = 1e-5, .kl_weight = 1e-6, .perceptual_weight = 1.0,
+        .disc_weight = 0.5, .max_grad_norm = 1.0, .disc_start = 2001, .ndf = 64,
+        .disc_layers = 3, .checkpoint_every = 500,
+    };
+}
+
+typedef struct trainer {
+    const osp_vae_train_opts *o;
+    osp_dist dist;
+    bool lead;
+    osp_train_run run;
+    int64_t start_step, batch, frames, sample_rate, size, disc_start;
+    uint64_t seed;
+    char *config; /* the VAE's config.json */
+    size_t config_len;
+    osp_vae *vae;
+    osp_params *vae_params; /* in vae: every tensor trains */
+    osp_patchgan *disc;
+    size_t n_disc;
+    osp_tensor *const *disc_tensors;
+    const char *const *disc_names;
+    osp_lpips *lpips;
+    osp_adamw opt, opt_disc;
+    osp_vae_data data;
+    osp_epoch_order order;
+} trainer;
+
+/* ---- train_state.json ---- */
+
+static char *state_json(const trainer *tr, int64_t step)
+{
+    const osp_vae_train_opts *o = tr->o;
+    int64_t samples = step * tr->batch * tr->dist.size, n = (int64_t)tr->data.files.n;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "global_step", (double)step);
+    cJSON_AddNumberToObject(j, "lightning_global_step", (double)(2 * step));
+    cJSON_AddNumberToObject(j, "epoch", (double)(samples / n));
+    cJSON_AddNumberToObject(j, "position", (double)(samples % n));
+    cJSON_AddNumberToObject(j, "samples_seen", (double)samples);
+    cJSON_AddNumberToObject(j, "seed", (double)tr->seed);
+    cJSON_AddNumberToObject(j, "batch", (double)tr->batch);
+    cJSON_AddNumberToObject(j, "frames", (double)tr->frames);
+    cJSON_AddNumberToObject(j, "sample_rate", (double)tr->sample_rate);
+    cJSON_AddNumberToObject(j, "size", (double)tr->size);
+    cJSON_AddNumberToObject(j, "disc_start", (double)tr->disc_start);
+    cJSON_AddNumberToObject(j, "clips", (double)n);
+    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "disc_lr", o->disc_lr);
+    cJSON_AddNumberToObject(j, "kl_weight", o->kl_weight);
+    cJSON_AddNumberToObject(j, "perceptual_weight", o->perceptual_weight);
+    cJSON_AddNumberToObject(j, "disc_weight", o->disc_weight);
+    cJSON_AddNumberToObject(j, "max_grad_norm", o->max_grad_norm);
+    cJSON_AddNumberToObject(j, "world_size", tr->dist.size);
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text)
+        osp_error_nomem("train_state.json", 4096);
+    return text;
+}
+
+/* What makes a resumed run continue the same sequence: the seed, the
+ * clips' shape and the discriminator's schedule. */
+static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
+{
+    cJSON *j = osp_train_state_read(ckpt, step, &tr->dist);
+    int64_t seed = 0;
+    osp_status st = j ? osp_train_state_int(j, ckpt, "seed", 0, &seed) : osp_error_code();
+    struct {
+        const char *key;
+        int64_t min, *out;
+    } ints[] = {
+        {"batch", 1, &tr->batch},   {"frames", 1, &tr->frames},
+        {"size", 1, &tr->size},     {"sample_rate", 1, &tr->sample_rate},
+        {"disc_start", 0, &tr->disc_start},
+    };
+    for (size_t i = 0; !st && i < sizeof ints / sizeof *ints; i++)
+        st = osp_train_state_int(j, ckpt, ints[i].key, ints[i].min, ints[i].out);
+    tr->seed = (uint64_t)seed;
+    cJSON_Delete(j);
+    return st;
+}
+
+/* ---- setup ---- */
+
+static osp_status check_shapes(const trainer *tr)
+{
+    const osp_vae_config *c = osp_vae_get_config(tr->vae);
+    int tf = osp_vae_time_factor(c), sf = osp_vae_space_factor(c);
+    /* the discriminator's stride-2 convs halve the side disc_layers times,
+     * its last two k4 convs take 1 each and must leave one logit */
+    int64_t disc_min = 3 * ((int64_t)1 << tr->o->disc_layers);
+    if ((tr->frames - 1) % tf != 0)
+        return osp_error(OSP_ERR_USAGE, "--frames %lld: this VAE takes 1 + %dk frames",
+                         (long long)tr->frames, tf);
+    if (tr->size % sf != 0)
+        return osp_error(OSP_ERR_USAGE, "--size %lld: this VAE needs a multiple of %d",
+                         (long long)tr->size, sf);
+    if (tr->size < disc_min)
+        return osp_error(OSP_ERR_USAGE, "--size %lld: the discriminator's %lld layers need at "
+                         "least %lld", (long long)tr->size, (long long)tr->o->disc_layers,
+                         (long long)disc_min);
+    const osp_params *p = tr->vae_params;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->tensors[i]->dtype != OSP_F32)
+            return osp_error(OSP_ERR_RUNTIME, "training needs float32 parameters, %s is %s",
+                             p->names[i], osp_dtype_name(p->tensors[i]->dtype));
+    return OSP_OK;
+}
+
+/* The VAE from the checkpoint, the init folder or a fresh config, and the
+ * config text the checkpoints carry. */
+static osp_status load_vae(trainer *tr, const char *ckpt)
+{
+    const osp_vae_train_opts *o = tr->o;
+    char *dir = ckpt ? osp_path_join(ckpt, "model") : o->init ? strdup(o->init) : NULL;
+    char *cfg = dir ? osp_path_join(dir, "config.json") : NULL;
+    const char *text_path = dir ? cfg : o->config;
+    osp_status st = (dir || o->config) && text_path ? OSP_OK
+                                                    : osp_error_nomem("path", 4096);
+    if (!st && !(tr->config = osp_read_text_file(text_path, MAX_CONFIG_BYTES, "a JSON config",
+                                                 &tr->config_len)))
+        st = osp_error_code();
+    if (!st && dir) {
+        tr->vae = osp_vae_load(dir, OSP_DEVICE_CPU);
+    } else if (!st) {
+        osp_config *conf = osp_config_parse(tr->config, tr->config_len, o->config);
+        tr->vae = conf ? osp_vae_init(conf, OSP_DEVICE_CPU,
+                                      osp_stream_seed(tr->seed, OSP_STREAM_VAE_INIT, 0))
+                       : NULL;
+        osp_config_free(conf);
+    }
+    if (!st && !tr->vae)
+        st = osp_error_code();
+    free(cfg);
+    free(dir);
+    return st;
+}
+
+static osp_status load_disc(trainer *tr, const char *ckpt)
+{
+    const osp_vae_train_opts *o = tr->o;
+    if (ckpt) {
+        char *file = osp_path_join(ckpt, DISC_FILE);
+        tr->disc = file ? osp_patchgan_load(file) : NULL;
+        free(file);
+    } else {
+        tr->disc = osp_patchgan_new(3, o->ndf, (int)o->disc_layers,
+                                    osp_stream_seed(tr->seed, OSP_STREAM_DISC_INIT, 0));
+    }
+    if (!tr->disc)
+        return osp_error_code();
+    tr->n_disc = osp_patchgan_trainable(tr->disc, &tr->disc_tensors, &tr->disc_names);
+    return OSP_OK;
+}
+
+static osp_status init_optimizers(trainer *tr, const char *ckpt)
+{
+    const osp_vae_train_opts *o = tr->o;
+    osp_adamw_hparams h = {.lr = o->lr, .beta1 = 0.5, .beta2 = 0.9, .eps = 1e-8};
+    osp_adamw_hparams hd = h;
+    hd.lr = o->disc_lr;
+    const osp_params *p = tr->vae_params;
+    osp_status st = osp_adamw_init(&tr->opt, &h, p->n, p->tensors);
+    st = st ? st : osp_adamw_init(&tr->opt_disc, &hd, tr->n_disc, tr->disc_tensors);
+    if (!st && ckpt)
+        st = osp_checkpoint_load_optimizer(ckpt, &tr->opt, (const char *const *)p->names);
+    if (!st && ckpt)
+        st = osp_checkpoint_load_optimizer_file(ckpt, DISC_OPT_FILE, &tr->opt_disc,
+                                                tr->disc_names);
+    if (!st && ckpt && (tr->opt.step != tr->start_step || tr->opt_disc.step != tr->start_step))
+        st = osp_error(OSP_ERR_DATA, "%s: optimizer steps %lld and %lld, expected %lld", ckpt,
+                       (long long)tr->opt.step, (long long)tr->opt_disc.step,
+                       (long long)tr->start_step);
+    return st;
+}
+
+static osp_status setup(trainer *tr, bool *busy)
+{
+    const osp_vae_train_opts *o = tr->o;
+    tr->batch = o->batch;
+    tr->frames = o->frames;
+    tr->sample_rate = o->sample_rate;
+    tr->size = o->size;
+    tr->disc_start = o->disc_start;
+    tr->seed = o->seed;
+    char *ckpt = NULL;
+    if (!o->init == !o->config && !o->resume)
+        return osp_error(OSP_ERR_USAGE, "give one of --init VAE and --config FILE");
+    if (o->perceptual_weight != 0 && !o->lpips)
+        return osp_error(OSP_ERR_USAGE, "--lpips FILE is needed (the frozen VGG16 LPIPS of the "
+                         "reference's loss), or a perceptual weight of 0");
+    if (osp_train_begin(&tr->run, o->run, &tr->dist, o->resume, o->init || o->config,
+                        "--init VAE or --config FILE", busy, &tr->start_step, &ckpt))
+        return osp_error_code();
+    osp_status st = ckpt ? read_state(tr, ckpt, tr->start_step) : OSP_OK;
+    st = st ? st : load_vae(tr, ckpt);
+    if (!st) {
+        tr->vae_params = osp_vae_params(tr->vae);
+        st = check_shapes(tr);
+    }
+    st = st ? st : load_disc(tr, ckpt);
+    st = st ? st : init_optimizers(tr, ckpt);
+    if (st && ckpt)
+        osp_error_context("cannot resume from %s", ckpt);
+    free(ckpt);
+    if (!st && o->perceptual_weight != 0 && !(tr->lpips = osp_lpips_load(o->lpips,
+                                                                         OSP_DEVICE_CPU)))
+        st = osp_error_code();
+    if (!st)
+        st = osp_vae_data_open(&tr->data, o->data, tr->frames, tr->sample_rate, tr->size);
+    if (!st)
+        st = osp_epoch_order_init(&tr->order, tr->data.files.n, tr->seed);
+    for (size_t i = 0; !st && i < tr->vae_params->n; i++)
+        osp_requires_grad(tr->vae_params->tensors[i]);
+    return st;
+}
+
+static void set_requires_grad(osp_tensor *const *t, size_t n, bool on)
+{
+    for (size_t i = 0; i < n; i++) {
+        osp_zero_grad(t[i]);
+        t[i]->requires_grad = on;
+    }
+}
+
+static void teardown(trainer *tr)
+{
+    osp_epoch_order_free(&tr->order);
+    osp_vae_data_close(&tr->data);
+    osp_adamw_free(&tr->opt);
+    osp_adamw_free(&tr->opt_disc);
+    if (tr->vae_params)
+        set_requires_grad(tr->vae_params->tensors, tr->vae_params->n, false);
+    if (tr->disc)
+        set_requires_grad(tr->disc_tensors, tr->n_disc, false);
+    osp_lpips_free(tr->lpips);
+    osp_patchgan_free(tr->disc);
+    osp_vae_free(tr->vae);
+    free(tr->config);
+    osp_train_run_close(&tr->run);
+}
+
+/* ---- steps ---- */
+
+typedef struct step_stats {
+    /* averaged over the ranks together */
+    double loss, nll, kl, g_loss, d_weight, disc_loss, logits_real, logits_fake;
+    double grad_norm, disc_grad_norm, seconds;
+} step_stats;
+
+/* The batch of step k (0-based) on this rank: [B, 3, F, S, S]. */
+static osp_tensor *batch_clips(trainer *tr, int64_t k)
+{
+    int64_t B = tr->batch, first = (k * tr->dist.size + tr->dist.rank) * B;
+    osp_tensor **clips = malloc((size_t)B * sizeof *clips);
+    if (!clips) {
+        osp_error_nomem("batch", (size_t)B * sizeof *clips);
+        return NULL;
+    }
+    osp_tensor *x = NULL;
+    int64_t b = 0;
+    for (; b < B; b++) {
+        uint64_t i = (uint64_t)(first + b);
+        size_t item = osp_epoch_order_item(&tr->order, (int64_t)i);
+        if (!(clips[b] = osp_vae_data_clip(&tr->data, item,
+                                           osp_stream_seed(tr->seed, OSP_STREAM_WINDOW, i))))
+            break;
+    }
+    if (b == B)
+        x = B == 1 ? clips[0] : osp_concat((int)B, clips, 0);
+    free(clips);
+    return x;
+}
+
+/* The posterior noise of step k: the latent's shape, keyed by the batch. */
+static osp_tensor *posterior_noise(const trainer *tr, int64_t k)
+{
+    const osp_vae_config *c = osp_vae_get_config(tr->vae);
+    int64_t sf = osp_vae_space_factor(c), tf = osp_vae_time_factor(c);
+    int64_t shape[5] = {tr->batch, c->embed_dim, 1 + (tr->frames - 1) / tf, tr->size / sf,
+                        tr->size / sf};
+    osp_tensor *eps = osp_tensor_new(OSP_F32, 5, shape, OSP_DEVICE_CPU);
+    uint64_t key = osp_stream_seed(tr->seed, OSP_STREAM_VAE_NOISE,
+                                   (uint64_t)(k * tr->dist.size + tr->dist.rank));
+    if (eps && osp_rng_normal_fill(osp_f32(eps), osp_numel(eps), key, 0))
+        return NULL;
+    return eps;
+}
+
+static osp_tensor *perceptual_term(void *ctx, osp_tensor *x, osp_tensor *xr)
+{
+    return osp_lpips_loss(ctx, x, xr);
+}
+
+static osp_tensor *adversarial_term(void *ctx, osp_tensor *xr)
+{
+    return osp_patchgan_g_loss(osp_patchgan_forward(ctx, xr));
+}
+
+static double mean_value(osp_tensor *t)
+{
+    osp_tensor *m = t ? osp_mean(t, t->ndim, (const int[]){0, 1, 2, 3}, false) : NULL;
+    return m ? (double)osp_f32(osp_contiguous(m))[0] : NAN;
+}
+
+/* Averages each gradient over the ranks, clips, steps `opt`, clears. */
+static osp_status update(trainer *tr, osp_adamw *opt, osp_tensor *const *params, size_t n,
+                         double *norm)
+{
+    osp_tensor **grads = NULL;
+    osp_status st = osp_train_reduce_grads(&tr->dist, params, n, tr->o->max_grad_norm, &grads,
+                                           norm);
+    st = st ? st : osp_adamw_step(opt, params, grads, opt->h.lr);
+    free(grads);
+    for (size_t i = 0; i < n; i++)
+        osp_zero_grad(params[i]);
+    return st;
+}
+
+/* The discriminator's half of batch k: D on the real frames, then on the
+ * reconstruction (two sets of batch statistics), the hinge loss, its
+ * backward only once it is on (2k + 1 >= disc_start). */
+static osp_status disc_step(trainer *tr, int64_t k, osp_tensor *x, osp_tensor *xr,
+                            step_stats *s)
+{
+    bool on = 2 * k + 1 >= tr->disc_start;
+    bool was = osp_grad_set_enabled(on);
+    osp_tensor *real = osp_patchgan_forward(tr->disc, osp_video_frames(x));
+    osp_tensor *fake = osp_patchgan_forward(tr->disc, xr);
+    osp_tensor *loss = osp_patchgan_d_loss(real, fake);
+    osp_grad_set_enabled(false);
+    osp_status st = loss ? OSP_OK : osp_error_code();
+    s->logits_real = mean_value(real);
+    s->logits_fake = mean_value(fake);
+    s->disc_loss = on && loss ? (double)osp_f32(osp_contiguous(loss))[0] : 0.0;
+    if (!st && on)
+        st = osp_backward(loss, NULL);
+    if (st)
+        osp_tape_clear();
+    osp_grad_set_enabled(was);
+    return st ? st : update(tr, &tr->opt_disc, tr->disc_tensors, tr->n_disc,
+                            &s->disc_grad_norm);
+}
+
+static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
+{
+    double t0 = osp_train_clock();
+    int64_t k = step - 1;
+    memset(s, 0, sizeof *s);
+    osp_pool_push();
+    osp_tensor *x = batch_clips(tr, k), *eps = x ? posterior_noise(tr, k) : NULL;
+    osp_status st = eps ? OSP_OK : osp_error_code();
+    osp_vae_gen_opts g = {
+        .kl_weight = tr->o->kl_weight, .perceptual_weight = tr->o->perceptual_weight,
+        .disc_weight = tr->o->disc_weight, .adversarial_on = 2 * k >= tr->disc_start,
+        .perceptual = tr->lpips ? perceptual_term : NULL, .perceptual_ctx = tr->lpips,
+        .adversarial = adversarial_term, .adversarial_ctx = tr->disc,
+    };
+    osp_vae_gen_terms terms = {0};
+    osp_tensor *xr = NULL;
+    /* the generator step only needs D's gradient against x̂ */
+    set_requires_grad(tr->disc_tensors, tr->n_disc, false);
+    if (!st)
+        st = osp_vae_generator_backward(tr->vae, x, eps, &g, &xr, &terms);
+    set_requires_grad(tr->disc_tensors, tr->n_disc, true);
+    s->loss = terms.total;
+    s->nll = terms.nll_loss;
+    s->kl = terms.kl_loss;
+    s->g_loss = terms.g_loss;
+    s->d_weight = terms.d_weight;
+    const osp_params *p = tr->vae_params;
+    if (!st && !isfinite(terms.total))
+        st = osp_error(OSP_ERR_RUNTIME, "step %lld: the loss is not finite", (long long)step);
+    st = st ? st : update(tr, &tr->opt, p->tensors, p->n, &s->grad_norm);
+    st = st ? st : disc_step(tr, k, x, xr, s);
+    osp_pool_pop();
+    if (!st && osp_dist_mean_f64(&tr->dist, &s->loss, 8)) /* loss .. logits_fake */
+        st = osp_error_code();
+    s->seconds = osp_train_clock() - t0;
+    return st;
+}
+
+static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
+{
+    FILE *f = tr->o->metrics;
+    if (!f || !tr->lead)
+        return;
+    int64_t samples = step * tr->batch * tr->dist.size;
+    fprintf(f, "{\"step\": %" PRId64 ", \"epoch\": %" PRId64 ", \"loss\": %.9g, \"nll\": %.9g, "
+               "\"kl\": %.9g, \"g_loss\": %.9g, \"d_weight\": %.9g, \"disc_loss\": %.9g, "
+               "\"logits_real\": %.9g, \"logits_fake\": %.9g, \"grad_norm\": %.9g, "
+               "\"disc_grad_norm\": %.9g, \"samples_per_s\": %.4g, \"max_rss_mb\": %.1f}\n",
+            step, samples / (int64_t)tr->data.files.n, s->loss, s->nll, s->kl, s->g_loss,
+            s->d_weight, s->disc_loss, s->logits_real, s->logits_fake, s->grad_norm,
+            s->disc_grad_norm, (double)(tr->batch * tr->dist.size) / fmax(s->seconds, 1e-9),
+            osp_train_max_rss_mb());
+    fflush(f);
+}
+
+/* The discriminator and its optimiser, beside the VAE's files. */
+static osp_status save_extra(void *ctx, const char *dir)
+{
+    const trainer *tr = ctx;
+    char *file = osp_path_join(dir, DISC_FILE);
+    osp_status st = file ? osp_patchgan_save(tr->disc, file) : osp_error_code();
+    free(file);
+    return st ? st : osp_checkpoint_write_optimizer(dir, DISC_OPT_FILE, &tr->opt_disc,
+                                                    tr->disc_names);
+}
+
+static osp_status save(void *ctx, int64_t step)
+{
+    trainer *tr = ctx;
+    char *state = state_json(tr, step);
+    osp_checkpoint c = {
+        .config_text = tr->config, .config_len = tr->config_len, .model = tr->vae_params,
+        .opt = &tr->opt, .names = (const char *const *)tr->vae_params->names,
+        .state_json = state, .extra = save_extra, .extra_ctx = tr,
+    };
+    osp_status st = state ? osp_train_save(&tr->run, step, &c, tr->o->keep) : osp_error_code();
+    free(state);
+    return st;
+}
+
+static osp_status step(void *ctx, int64_t step)
+{
+    trainer *tr = ctx;
+    step_stats s;
+    osp_status st = train_step(tr, step, &s);
+    if (!st)
+        log_metrics(tr, step, &s);
+    return st;
+}
+
+osp_status osp_vae_train(const osp_vae_train_opts *o, bool *busy)
+{
+    trainer tr = {.o = o, .run = {.lock_fd = -1}, .dist = {.rank = 0, .size = 1}};
+    if (o->dist)
+        tr.dist = *o->dist;
+    tr.lead = tr.dist.rank == 0;
+    osp_train_loop loop = {
+        .run = o->run, .dist = &tr.dist, .max_steps = o->max_steps,
+        .checkpoint_every = o->checkpoint_every, .time_budget = o->time_budget,
+        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .ctx = &tr,
+    };
+    osp_status st = setup(&tr, busy);
+    if (!st && tr.start_step < o->max_steps)
+        osp_log_info("training the VAE %s from step %lld to %lld on %zu videos (%lld x %lldx%lld)",
+                     tr.start_step ? o->run : o->init ? o->init : o->config,
+                     (long long)tr.start_step, (long long)o->max_steps, tr.data.files.n,
+                     (long long)tr.frames, (long long)tr.size, (long long)tr.size);
+    loop.start = tr.start_step;
+    if (!st)
+        st = osp_train_loop_run(&loop);
+    teardown(&tr);
+    return st;
+}
