@@ -17,7 +17,7 @@ enum {
     OSP_STREAM_POSTERIOR, /* dit: a sample's latent draw from its moments */
     OSP_STREAM_WINDOW,    /* prepare, vae: a clip's temporal window */
     OSP_STREAM_FLIP,      /* prepare: a clip's horizontal flip */
-    OSP_STREAM_VAE_NOISE, /* vae: a batch's posterior noise */
+    OSP_STREAM_VAE_NOISE, /* vae: a clip's posterior noise */
     OSP_STREAM_VAE_INIT,  /* vae: the weights of a VAE trained from scratch */
     OSP_STREAM_DISC_INIT, /* vae: the discriminator's initial weights */
 };

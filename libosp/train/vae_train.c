@@ -308,7 +308,9 @@ static osp_tensor *batch_clips(trainer *tr, int64_t k)
     return x;
 }
 
-/* The posterior noise of step k: the latent's shape, keyed by the batch. */
+/* The posterior noise of step k: the latent's shape, each clip's part keyed
+ * by its global index (as its window), so R ranks of batch B draw what one
+ * process of batch R·B does. */
 static osp_tensor *posterior_noise(const trainer *tr, int64_t k)
 {
     const osp_vae_config *c = osp_vae_get_config(tr->vae);
@@ -316,10 +318,13 @@ static osp_tensor *posterior_noise(const trainer *tr, int64_t k)
     int64_t shape[5] = {tr->batch, c->embed_dim, 1 + (tr->frames - 1) / tf, tr->size / sf,
                         tr->size / sf};
     osp_tensor *eps = osp_tensor_new(OSP_F32, 5, shape, OSP_DEVICE_CPU);
-    uint64_t key = osp_stream_seed(tr->seed, OSP_STREAM_VAE_NOISE,
-                                   (uint64_t)(k * tr->dist.size + tr->dist.rank));
-    if (eps && osp_rng_normal_fill(osp_f32(eps), osp_numel(eps), key, 0))
-        return NULL;
+    int64_t per_clip = eps ? osp_numel(eps) / tr->batch : 0;
+    int64_t first = (k * tr->dist.size + tr->dist.rank) * tr->batch;
+    for (int64_t b = 0; eps && b < tr->batch; b++) {
+        uint64_t key = osp_stream_seed(tr->seed, OSP_STREAM_VAE_NOISE, (uint64_t)(first + b));
+        if (osp_rng_normal_fill(osp_f32(eps) + b * per_clip, per_clip, key, 0))
+            return NULL;
+    }
     return eps;
 }
 

@@ -17,8 +17,9 @@
  * reference's does, so resuming and the reference's Adam step counts
  * agree.
  *
- * Randomness is keyed by the seed: the epoch order and each clip's window
- * by the global clip index, the posterior noise by the batch, the initial
+ * Randomness is keyed by the seed: the epoch order, and each clip's window
+ * and posterior noise by its global index (so R ranks of batch B draw what
+ * one process of batch R·B does), the initial
  * discriminator (and a VAE built from a config) by the seed alone. */
 #ifndef OSP_TRAIN_VAE_TRAIN_H
 #define OSP_TRAIN_VAE_TRAIN_H

@@ -107,6 +107,31 @@ mean_of() {
         "$TMP/part/checkpoint-4/discriminator.safetensors"
 }
 
+@test "mpirun -np 2 trains the VAE as one process with twice the batch" {
+    need_fixtures
+    command -v mpirun > /dev/null || skip "no mpirun"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    # the discriminator off: its batch statistics are per rank, as under DDP
+    mpirun --oversubscribe -np 2 "$BIN/osp-train" vae -q --threads 1 -m "$VAE" \
+        --lpips "$LPIPS" --data "$CLIPS" --run "$TMP/dp" --frames 5 --size 32 --batch 1 \
+        --lr 1e-3 --max-steps 3 --disc-start 1000 > "$TMP/dp.jsonl"
+    train "$TMP/one" --batch 2 --lr 1e-3 --max-steps 3 --disc-start 1000 > "$TMP/one.jsonl"
+    [ "$(wc -l < "$TMP/dp.jsonl")" -eq 3 ]
+    # the same clips and noise, the gradients averaged (step 1's norm); the
+    # losses after updates agree more loosely, as Adam's first steps move
+    # every weight by about ±lr whatever the size of its gradient
+    a=$(sed -n 1p "$TMP/dp.jsonl" | "$JSONCHECK" .grad_norm)
+    b=$(sed -n 1p "$TMP/one.jsonl" | "$JSONCHECK" .grad_norm)
+    near "$a" "$b" "$(awk -v b="$b" 'BEGIN { print 1e-5 * b }')"
+    paste -d'\n' "$TMP/dp.jsonl" "$TMP/one.jsonl" | sed -E 's/.*"nll": ([^,]*),.*/\1/' |
+        awk 'NR % 2 { a = $1; next } { d = a - $1; if (d < 0) d = -d; t = NR == 2 ? 1e-6 : 1e-3
+                                       if (d > t * $1) { print NR / 2 ": " a " vs " $1; bad = 1 } }
+             END { exit bad }'
+    run "$JSONCHECK" .world_size < "$TMP/dp/checkpoint-3/train_state.json"
+    assert_output 2
+}
+
 @test "a checkpoint is a VAE folder osp-encode and osp-decode load; it holds the discriminator" {
     need_fixtures
     train "$TMP/run" --max-steps 1 > /dev/null
