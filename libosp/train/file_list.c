@@ -107,7 +107,7 @@ osp_status osp_file_list_load(osp_file_list *l, const char *path, const char *co
         return osp_error(OSP_ERR_IO, "%s: %s", path, strerror(errno));
     osp_status st = S_ISDIR(sb.st_mode) ? scan(l, path, suffixes, recursive, 0)
                                         : read_list(l, path);
-    if (!st && S_ISDIR(sb.st_mode))
+    if (!st && S_ISDIR(sb.st_mode) && l->n > 1) /* an empty folder has no array */
         qsort(l->paths, l->n, sizeof *l->paths, by_name);
     for (size_t i = 0; !st && i < l->n; i++)
         if (stat(l->paths[i], &sb) != 0)
