@@ -22,7 +22,7 @@
 #include "train/train_loop.h"
 #include "train/train_rng.h"
 #include "train/vae_data.h"
-#include "train/vae_step.h"
+#include "train/vae_update.h"
 
 #define DISC_FILE "discriminator.safetensors"
 #define DISC_OPT_FILE "optimizer_disc.safetensors"
@@ -58,6 +58,7 @@ typedef struct trainer {
     osp_adamw opt, opt_disc;
     osp_vae_data data;
     osp_epoch_order order;
+    osp_vae_trainer batch_step; /* points into the above */
 } trainer;
 
 /* ---- train_state.json ---- */
@@ -248,15 +249,14 @@ static osp_status setup(trainer *tr, bool *busy)
         st = osp_epoch_order_init(&tr->order, tr->data.files.n, tr->seed);
     for (size_t i = 0; !st && i < tr->vae_params->n; i++)
         osp_requires_grad(tr->vae_params->tensors[i]);
+    tr->batch_step = (osp_vae_trainer){
+        .vae = tr->vae, .vae_params = tr->vae_params, .disc = tr->disc,
+        .disc_tensors = tr->disc_tensors, .n_disc = tr->n_disc, .lpips = tr->lpips,
+        .opt = &tr->opt, .opt_disc = &tr->opt_disc, .kl_weight = o->kl_weight,
+        .perceptual_weight = o->perceptual_weight, .disc_weight = o->disc_weight,
+        .max_grad_norm = o->max_grad_norm, .disc_start = tr->disc_start, .dist = &tr->dist,
+    };
     return st;
-}
-
-static void set_requires_grad(osp_tensor *const *t, size_t n, bool on)
-{
-    for (size_t i = 0; i < n; i++) {
-        osp_zero_grad(t[i]);
-        t[i]->requires_grad = on;
-    }
 }
 
 static void teardown(trainer *tr)
@@ -266,9 +266,9 @@ static void teardown(trainer *tr)
     osp_adamw_free(&tr->opt);
     osp_adamw_free(&tr->opt_disc);
     if (tr->vae_params)
-        set_requires_grad(tr->vae_params->tensors, tr->vae_params->n, false);
+        osp_vae_trainer_set_grad(tr->vae_params->tensors, tr->vae_params->n, false);
     if (tr->disc)
-        set_requires_grad(tr->disc_tensors, tr->n_disc, false);
+        osp_vae_trainer_set_grad(tr->disc_tensors, tr->n_disc, false);
     osp_lpips_free(tr->lpips);
     osp_patchgan_free(tr->disc);
     osp_vae_free(tr->vae);
@@ -279,9 +279,8 @@ static void teardown(trainer *tr)
 /* ---- steps ---- */
 
 typedef struct step_stats {
-    /* averaged over the ranks together */
-    double loss, nll, kl, g_loss, d_weight, disc_loss, logits_real, logits_fake;
-    double grad_norm, disc_grad_norm, seconds;
+    osp_vae_batch_stats b; /* averaged over the ranks together */
+    double seconds;
 } step_stats;
 
 /* The batch of step k (0-based) on this rank: [B, 3, F, S, S]. */
@@ -328,61 +327,6 @@ static osp_tensor *posterior_noise(const trainer *tr, int64_t k)
     return eps;
 }
 
-static osp_tensor *perceptual_term(void *ctx, osp_tensor *x, osp_tensor *xr)
-{
-    return osp_lpips_loss(ctx, x, xr);
-}
-
-static osp_tensor *adversarial_term(void *ctx, osp_tensor *xr)
-{
-    return osp_patchgan_g_loss(osp_patchgan_forward(ctx, xr));
-}
-
-static double mean_value(osp_tensor *t)
-{
-    osp_tensor *m = t ? osp_mean(t, t->ndim, (const int[]){0, 1, 2, 3}, false) : NULL;
-    return m ? (double)osp_f32(osp_contiguous(m))[0] : NAN;
-}
-
-/* Averages each gradient over the ranks, clips, steps `opt`, clears. */
-static osp_status update(trainer *tr, osp_adamw *opt, osp_tensor *const *params, size_t n,
-                         double *norm)
-{
-    osp_tensor **grads = NULL;
-    osp_status st = osp_train_reduce_grads(&tr->dist, params, n, tr->o->max_grad_norm, &grads,
-                                           norm);
-    st = st ? st : osp_adamw_step(opt, params, grads, opt->h.lr);
-    free(grads);
-    for (size_t i = 0; i < n; i++)
-        osp_zero_grad(params[i]);
-    return st;
-}
-
-/* The discriminator's half of batch k: D on the real frames, then on the
- * reconstruction (two sets of batch statistics), the hinge loss, its
- * backward only once it is on (2k + 1 >= disc_start). */
-static osp_status disc_step(trainer *tr, int64_t k, osp_tensor *x, osp_tensor *xr,
-                            step_stats *s)
-{
-    bool on = 2 * k + 1 >= tr->disc_start;
-    bool was = osp_grad_set_enabled(on);
-    osp_tensor *real = osp_patchgan_forward(tr->disc, osp_video_frames(x));
-    osp_tensor *fake = osp_patchgan_forward(tr->disc, xr);
-    osp_tensor *loss = osp_patchgan_d_loss(real, fake);
-    osp_grad_set_enabled(false);
-    osp_status st = loss ? OSP_OK : osp_error_code();
-    s->logits_real = mean_value(real);
-    s->logits_fake = mean_value(fake);
-    s->disc_loss = on && loss ? (double)osp_f32(osp_contiguous(loss))[0] : 0.0;
-    if (!st && on)
-        st = osp_backward(loss, NULL);
-    if (st)
-        osp_tape_clear();
-    osp_grad_set_enabled(was);
-    return st ? st : update(tr, &tr->opt_disc, tr->disc_tensors, tr->n_disc,
-                            &s->disc_grad_norm);
-}
-
 static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
 {
     double t0 = osp_train_clock();
@@ -390,33 +334,9 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
     memset(s, 0, sizeof *s);
     osp_pool_push();
     osp_tensor *x = batch_clips(tr, k), *eps = x ? posterior_noise(tr, k) : NULL;
-    osp_status st = eps ? OSP_OK : osp_error_code();
-    osp_vae_gen_opts g = {
-        .kl_weight = tr->o->kl_weight, .perceptual_weight = tr->o->perceptual_weight,
-        .disc_weight = tr->o->disc_weight, .adversarial_on = 2 * k >= tr->disc_start,
-        .perceptual = tr->lpips ? perceptual_term : NULL, .perceptual_ctx = tr->lpips,
-        .adversarial = adversarial_term, .adversarial_ctx = tr->disc,
-    };
-    osp_vae_gen_terms terms = {0};
-    osp_tensor *xr = NULL;
-    /* the generator step only needs D's gradient against x̂ */
-    set_requires_grad(tr->disc_tensors, tr->n_disc, false);
-    if (!st)
-        st = osp_vae_generator_backward(tr->vae, x, eps, &g, &xr, &terms);
-    set_requires_grad(tr->disc_tensors, tr->n_disc, true);
-    s->loss = terms.total;
-    s->nll = terms.nll_loss;
-    s->kl = terms.kl_loss;
-    s->g_loss = terms.g_loss;
-    s->d_weight = terms.d_weight;
-    const osp_params *p = tr->vae_params;
-    if (!st && !isfinite(terms.total))
-        st = osp_error(OSP_ERR_RUNTIME, "step %lld: the loss is not finite", (long long)step);
-    st = st ? st : update(tr, &tr->opt, p->tensors, p->n, &s->grad_norm);
-    st = st ? st : disc_step(tr, k, x, xr, s);
+    osp_status st = eps ? osp_vae_train_batch(&tr->batch_step, k, x, eps, &s->b)
+                        : osp_error_code();
     osp_pool_pop();
-    if (!st && osp_dist_mean_f64(&tr->dist, &s->loss, 8)) /* loss .. logits_fake */
-        st = osp_error_code();
     s->seconds = osp_train_clock() - t0;
     return st;
 }
@@ -424,6 +344,7 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
 static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
 {
     FILE *f = tr->o->metrics;
+    const osp_vae_batch_stats *b = &s->b;
     if (!f || !tr->lead)
         return;
     int64_t samples = step * tr->batch * tr->dist.size;
@@ -431,9 +352,9 @@ static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
                "\"kl\": %.9g, \"g_loss\": %.9g, \"d_weight\": %.9g, \"disc_loss\": %.9g, "
                "\"logits_real\": %.9g, \"logits_fake\": %.9g, \"grad_norm\": %.9g, "
                "\"disc_grad_norm\": %.9g, \"samples_per_s\": %.4g, \"max_rss_mb\": %.1f}\n",
-            step, samples / (int64_t)tr->data.files.n, s->loss, s->nll, s->kl, s->g_loss,
-            s->d_weight, s->disc_loss, s->logits_real, s->logits_fake, s->grad_norm,
-            s->disc_grad_norm, (double)(tr->batch * tr->dist.size) / fmax(s->seconds, 1e-9),
+            step, samples / (int64_t)tr->data.files.n, b->loss, b->nll, b->kl, b->g_loss,
+            b->d_weight, b->disc_loss, b->logits_real, b->logits_fake, b->grad_norm,
+            b->disc_grad_norm, (double)(tr->batch * tr->dist.size) / fmax(s->seconds, 1e-9),
             osp_train_max_rss_mb());
     fflush(f);
 }
