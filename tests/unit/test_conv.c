@@ -251,6 +251,40 @@ TEST(conv_matches_naive_double_loops)
     }
 }
 
+/* 3x3x3 stride-1 convs at least 16 channels wide take the Winograd path
+ * (cpu_conv_winograd.c): every padding it accepts, odd extents (partial
+ * 2x2x2 tiles), a single tile, several tile blocks; each also with
+ * OSP_CONV_WINOGRAD=0 (im2col) for comparison. */
+static const conv_case winograd_cases[] = {
+    {3, 2, 16, 24, {5, 7, 9}, {3, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, true},
+    {3, 1, 20, 16, {4, 6, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, false},
+    {3, 1, 16, 17, {6, 9, 10}, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, {1, 1, 1}, true},
+    {3, 1, 16, 16, {3, 3, 3}, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, true},
+    {3, 1, 32, 32, {9, 34, 30}, {3, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, true},
+};
+
+TEST(conv_winograd_matches_naive_double_loops)
+{
+    for (size_t i = 0; i < sizeof winograd_cases / sizeof *winograd_cases; i++) {
+        const conv_case *cc = &winograd_cases[i];
+        conv_tensors t = make_tensors(cc);
+        osp_window win = window_of(cc);
+        int64_t ny = osp_numel(t.gy);
+        double *want = malloc((size_t)ny * sizeof *want);
+        ref_conv(cc, osp_f32(t.x), osp_f32(t.w), t.b ? osp_f32(t.b) : NULL, want);
+        double e[2];
+        for (int im2col = 0; im2col < 2; im2col++) {
+            if (im2col)
+                setenv("OSP_CONV_WINOGRAD", "0", 1);
+            e[im2col] = scaled_error(osp_conv(t.x, t.w, t.b, &win), want, ny);
+            unsetenv("OSP_CONV_WINOGRAD");
+        }
+        printf("#   case %zu: scaled error winograd %.3g, im2col %.3g\n", i, e[0], e[1]);
+        CHECK(e[0] <= 2e-6 && e[1] <= 2e-6);
+        free(want);
+    }
+}
+
 TEST(conv_backward_ops_match_naive_double_loops)
 {
     for (size_t i = 0; i < N_FORWARD; i++) {
@@ -542,6 +576,7 @@ TEST(conv_transpose_gradients_match_finite_differences)
 int main(void)
 {
     RUN(conv_matches_naive_double_loops);
+    RUN(conv_winograd_matches_naive_double_loops);
     RUN(conv_backward_ops_match_naive_double_loops);
     RUN(conv_transpose_matches_scatter_definition);
     RUN(conv_transpose_pwc_exact_values);

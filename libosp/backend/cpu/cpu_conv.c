@@ -14,6 +14,7 @@
  * Threads: each kernel is one OpenMP region whose threads own disjoint
  * parts of the result (output positions, input channels or weight columns)
  * and call a single-threaded sgemm on them. */
+#include "cpu_blas.h"
 #include "cpu_kernels.h"
 
 #include <cblas.h>
@@ -197,24 +198,6 @@ static void thread_share(int64_t n, int64_t *lo, int64_t *hi)
     *hi = n * (t + 1) / nt;
 }
 
-/* The kernels below split the work across OpenMP threads and call sgemm
- * from each, so BLAS must run single-threaded meanwhile: a second pool of
- * spinning BLAS threads on the same cores halves the speed. (One thread
- * drives ops, core/tensor.h, so no other BLAS caller sees the change.) */
-static int blas_serial_begin(void)
-{
-    int n = openblas_get_num_threads();
-    if (n != 1)
-        openblas_set_num_threads(1);
-    return n;
-}
-
-static void blas_serial_end(int n)
-{
-    if (n != 1)
-        openblas_set_num_threads(n);
-}
-
 static float *col_alloc(int64_t rows, int64_t width)
 {
     return malloc((size_t)rows * (size_t)width * sizeof(float));
@@ -230,6 +213,8 @@ static osp_status col_nomem(const conv_geom *g, int64_t width)
  * Threads take blocks of output positions; y[:, block] = w · col(block). */
 osp_status cpu_conv(const osp_node *n)
 {
+    if (cpu_conv_winograd_applies(n))
+        return cpu_conv_winograd(n);
     conv_geom g;
     geom_init(&g, n->in[0], n->out[0], n->in[1], &n->p.conv);
     const float *x = osp_f32(n->in[0]), *w = osp_f32(n->in[1]);
@@ -241,7 +226,7 @@ osp_status cpu_conv(const osp_node *n)
         width = (g.out_size + nth - 1) / nth;
     int64_t nblocks = (g.out_size + width - 1) / width;
     bool failed = false;
-    int blas = blas_serial_begin();
+    int blas = cpu_blas_serial_begin();
 #pragma omp parallel
     {
         float *col = g.pointwise ? NULL : col_alloc(g.rows, width);
@@ -267,7 +252,7 @@ osp_status cpu_conv(const osp_node *n)
         }
         free(col);
     }
-    blas_serial_end(blas);
+    cpu_blas_serial_end(blas);
     return failed ? col_nomem(&g, width) : OSP_OK;
 }
 
@@ -283,7 +268,7 @@ osp_status cpu_conv_backward_data(const osp_node *n)
     float *gx = osp_f32(n->out[0]);
     int64_t width = block_width(&g, COL_BUDGET);
     bool failed = false;
-    int blas = blas_serial_begin();
+    int blas = cpu_blas_serial_begin();
 #pragma omp parallel
     {
         int64_t c0, c1;
@@ -314,7 +299,7 @@ osp_status cpu_conv_backward_data(const osp_node *n)
         }
         free(col);
     }
-    blas_serial_end(blas);
+    cpu_blas_serial_end(blas);
     return failed ? col_nomem(&g, width) : OSP_OK;
 }
 
@@ -330,7 +315,7 @@ osp_status cpu_conv_backward_weight(const osp_node *n)
     float *gbias = n->n_out > 1 && n->out[1] ? osp_f32(n->out[1]) : NULL;
     int64_t width = block_width(&g, COL_BUDGET);
     bool failed = false;
-    int blas = blas_serial_begin();
+    int blas = cpu_blas_serial_begin();
 #pragma omp parallel
     {
         int64_t r0, r1;
@@ -369,6 +354,6 @@ osp_status cpu_conv_backward_weight(const osp_node *n)
             gbias[o] = (float)acc;
         }
     }
-    blas_serial_end(blas);
+    cpu_blas_serial_end(blas);
     return failed ? col_nomem(&g, width) : OSP_OK;
 }
