@@ -5,7 +5,8 @@
  * discriminator's hinge step on the same reconstruction; two Adam
  * optimisers (betas 0.5, 0.9, no weight decay), each clipped to a global
  * norm; checkpoints in a locked run folder and exact resume, as
- * dit_train.h.
+ * dit_train.h. One batch's work is train/vae_update.h (tested there against
+ * PyTorch); this file adds the data, noise, checkpoints and metrics.
  *
  * One osp step is one batch, which the reference counts as two Lightning
  * global steps: batch k (0-based) runs its generator step at global step
