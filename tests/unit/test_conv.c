@@ -252,9 +252,10 @@ TEST(conv_matches_naive_double_loops)
 }
 
 /* 3x3x3 stride-1 convs at least 16 channels wide take the Winograd path
- * (cpu_conv_winograd.c): every padding it accepts, odd extents (partial
- * 2x2x2 tiles), a single tile, several tile blocks; each also with
- * OSP_CONV_WINOGRAD=0 (im2col) for comparison. */
+ * (cpu_conv_winograd.c), forward and input gradient: every padding it
+ * accepts, odd extents (partial 2x2x2 tiles), a single tile, several tile
+ * blocks; the forward also with OSP_CONV_WINOGRAD=0 (im2col) for
+ * comparison. */
 static const conv_case winograd_cases[] = {
     {3, 2, 16, 24, {5, 7, 9}, {3, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, true},
     {3, 1, 20, 16, {4, 6, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, false},
@@ -282,6 +283,15 @@ TEST(conv_winograd_matches_naive_double_loops)
         printf("#   case %zu: scaled error winograd %.3g, im2col %.3g\n", i, e[0], e[1]);
         CHECK(e[0] <= 2e-6 && e[1] <= 2e-6);
         free(want);
+        /* the input gradient takes the same path (flipped kernels) */
+        int64_t nx = osp_numel(t.x);
+        double *want_x = malloc((size_t)nx * sizeof *want_x);
+        ref_conv_adjoint(cc, osp_f32(t.gy), osp_f32(t.w), NULL, want_x);
+        double ex = scaled_error(osp_conv_backward_data(t.gy, t.w, NULL, &win, t.rank, t.xs),
+                                 want_x, nx);
+        printf("#   case %zu: input gradient scaled error %.3g\n", i, ex);
+        CHECK(ex <= 2e-6);
+        free(want_x);
     }
 }
 

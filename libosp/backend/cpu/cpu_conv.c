@@ -213,7 +213,7 @@ static osp_status col_nomem(const conv_geom *g, int64_t width)
  * Threads take blocks of output positions; y[:, block] = w · col(block). */
 osp_status cpu_conv(const osp_node *n)
 {
-    if (cpu_conv_winograd_applies(n))
+    if (cpu_conv_winograd_applies(n->in[1], &n->p.conv))
         return cpu_conv_winograd(n);
     conv_geom g;
     geom_init(&g, n->in[0], n->out[0], n->in[1], &n->p.conv);
@@ -261,6 +261,8 @@ osp_status cpu_conv(const osp_node *n)
  * scattered back into their channels, so no two threads write one element. */
 osp_status cpu_conv_backward_data(const osp_node *n)
 {
+    if (cpu_conv_winograd_applies(n->in[1], &n->p.conv))
+        return cpu_conv_winograd_backward_data(n);
     conv_geom g;
     geom_init(&g, n->out[0], n->in[0], n->in[1], &n->p.conv);
     const float *gy = osp_f32(n->in[0]), *w = osp_f32(n->in[1]);

@@ -45,11 +45,9 @@ typedef struct wino_geom {
     int64_t T;                           /* tiles per block */
 } wino_geom;
 
-bool cpu_conv_winograd_applies(const osp_node *n)
+bool cpu_conv_winograd_applies(const osp_tensor *w, const osp_window *win)
 {
-    const osp_tensor *x = n->in[0], *w = n->in[1];
-    const osp_window *win = &n->p.conv;
-    if (x->ndim != 5 || x->dtype != OSP_F32 || w->dtype != OSP_F32)
+    if (w->ndim != 5 || w->dtype != OSP_F32)
         return false;
     const char *env = getenv("OSP_CONV_WINOGRAD");
     if (env && strcmp(env, "0") == 0)
@@ -61,9 +59,10 @@ bool cpu_conv_winograd_applies(const osp_node *n)
     return w->shape[0] >= MIN_CHANNELS && w->shape[1] >= MIN_CHANNELS;
 }
 
-static void geom_init(wino_geom *g, const osp_node *n, int64_t threads)
+/* x [N, C, *in] -> y [N, O, *out] with zero padding pad. */
+static void geom_init(wino_geom *g, const osp_tensor *x, const osp_tensor *y,
+                      const int64_t pad[3], int64_t threads)
 {
-    const osp_tensor *x = n->in[0], *y = n->out[0];
     g->batch = x->shape[0];
     g->C = x->shape[1];
     g->O = y->shape[1];
@@ -71,7 +70,7 @@ static void geom_init(wino_geom *g, const osp_node *n, int64_t threads)
     for (int i = 0; i < 3; i++) {
         g->in[i] = x->shape[2 + i];
         g->out[i] = y->shape[2 + i];
-        g->pad[i] = n->p.conv.pad[i];
+        g->pad[i] = pad[i];
         g->tiles[i] = (g->out[i] + 1) / 2;
         g->per_sample *= g->tiles[i];
     }
@@ -207,14 +206,20 @@ static void load_tile(const wino_geom *g, const float *xc, const int64_t o[3], l
 }
 
 /* U[a][o][c] (points su floats apart): every kernel transformed, parallel
- * over (o, c). */
-static void transform_weights(const wino_geom *g, const float *w, float *U, int64_t su)
+ * over (o, c). With `adjoint`, w is stored [C, O, 3, 3, 3] and each kernel
+ * is used flipped in all three dimensions (reversed, as 27 taps): the
+ * convolution that computes a conv's input gradient. */
+static void transform_weights(const wino_geom *g, const float *w, bool adjoint, float *U,
+                              int64_t su)
 {
     int64_t pairs = g->O * g->C;
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < pairs; p++) {
-        float u[POINTS];
-        weight_transform(w + p * 27, u);
+        float k[27], u[POINTS];
+        int64_t o = p / g->C, c = p % g->C;
+        for (int i = 0; i < 27; i++)
+            k[i] = adjoint ? w[(c * g->O + o) * 27 + 26 - i] : w[p * 27 + i];
+        weight_transform(k, u);
         for (int a = 0; a < POINTS; a++)
             U[a * su + p] = u[a];
     }
@@ -289,21 +294,17 @@ static void tile_block(const wino_geom *g, const float *x, const float *U, int64
     }
 }
 
-/* in: x [N, C, D, H, W], w [O, C, 3, 3, 3], bias [O]?   out: y [N, O, ...];
- * cpu_conv_winograd_applies said yes. */
-osp_status cpu_conv_winograd(const osp_node *n)
+/* y = the convolution of x by w (or its adjoint) + bias, as geometry g. */
+static osp_status winograd(const wino_geom *gp, const float *x, const float *w, bool adjoint,
+                           const float *bias, float *y)
 {
-    wino_geom g;
-    geom_init(&g, n, omp_get_max_threads());
-    const float *x = osp_f32(n->in[0]), *w = osp_f32(n->in[1]);
-    const float *bias = n->in[2] ? osp_f32(n->in[2]) : NULL;
-    float *y = osp_f32(n->out[0]);
+    wino_geom g = *gp;
     int64_t su = g.O * g.C + POINT_SKEW;
     size_t u_bytes = (size_t)POINTS * (size_t)su * sizeof(float);
     float *U = malloc(u_bytes);
     if (!U)
         return osp_error_nomem("Winograd weights", u_bytes);
-    transform_weights(&g, w, U, su);
+    transform_weights(&g, w, adjoint, U, su);
     int64_t nblocks = (g.total + g.T - 1) / g.T;
     size_t v_floats = (size_t)POINTS * ((size_t)g.C * (size_t)g.T + POINT_SKEW);
     size_t buf_floats = v_floats + (size_t)POINTS * ((size_t)g.O * (size_t)g.T + POINT_SKEW);
@@ -329,4 +330,27 @@ osp_status cpu_conv_winograd(const osp_node *n)
     free(U);
     return failed ? osp_error_nomem("Winograd tile buffers", buf_floats * sizeof(float))
                   : OSP_OK;
+}
+
+/* in: x [N, C, D, H, W], w [O, C, 3, 3, 3], bias [O]?   out: y [N, O, ...]. */
+osp_status cpu_conv_winograd(const osp_node *n)
+{
+    wino_geom g;
+    geom_init(&g, n->in[0], n->out[0], n->p.conv.pad, omp_get_max_threads());
+    return winograd(&g, osp_f32(n->in[0]), osp_f32(n->in[1]), false,
+                    n->in[2] ? osp_f32(n->in[2]) : NULL, osp_f32(n->out[0]));
+}
+
+/* in: gy [N, O, *out], w [O, C, 3, 3, 3], bias [C]?   out: gx [N, C, *in]:
+ * gx = gy convolved with the flipped, transposed kernels at padding 2 - p
+ * (stride 1: the padded gy is exactly as large as that needs). */
+osp_status cpu_conv_winograd_backward_data(const osp_node *n)
+{
+    int64_t pad[3];
+    for (int i = 0; i < 3; i++)
+        pad[i] = 2 - n->p.conv.pad[i];
+    wino_geom g;
+    geom_init(&g, n->in[0], n->out[0], pad, omp_get_max_threads());
+    return winograd(&g, osp_f32(n->in[0]), osp_f32(n->in[1]), true,
+                    n->in[2] ? osp_f32(n->in[2]) : NULL, osp_f32(n->out[0]));
 }

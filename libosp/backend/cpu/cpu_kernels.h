@@ -45,10 +45,12 @@ osp_status cpu_randn(const osp_node *n);
 
 /* cpu_conv.c */
 osp_status cpu_conv(const osp_node *n);
-/* cpu_conv_winograd.c: 3x3x3 stride-1 convs at least 16 channels wide
- * (OSP_CONV_WINOGRAD=0 in the environment turns it off) */
-bool cpu_conv_winograd_applies(const osp_node *n);
+/* cpu_conv_winograd.c: 3x3x3 stride-1 convs at least 16 channels wide,
+ * forward and input gradient (OSP_CONV_WINOGRAD=0 in the environment
+ * turns it off) */
+bool cpu_conv_winograd_applies(const osp_tensor *w, const osp_window *win);
 osp_status cpu_conv_winograd(const osp_node *n);
+osp_status cpu_conv_winograd_backward_data(const osp_node *n);
 osp_status cpu_conv_backward_data(const osp_node *n);
 osp_status cpu_conv_backward_weight(const osp_node *n);
 /* cpu_pad.c */
