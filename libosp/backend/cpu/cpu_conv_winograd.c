@@ -29,7 +29,9 @@
 
 #define POINTS 64 /* 4x4x4 transform points */
 /* V and M buffers per thread, in floats (8 MiB: they stay in the cache
- * while the products read them); T within [32, 512]. */
+ * while the products read them); T within [96, 512], since each sgemm
+ * packs its U[a] (O × C) anew and narrower blocks spend more time packing
+ * than multiplying at 512 channels. */
 #define TILE_BUDGET ((int64_t)1 << 21)
 /* Below these widths the products are too thin for sgemm to gain. */
 #define MIN_CHANNELS 16
@@ -76,11 +78,11 @@ static void geom_init(wino_geom *g, const osp_tensor *x, const osp_tensor *y,
     }
     g->total = g->batch * g->per_sample;
     /* blocks as large as the budget allows, but at least four a thread
-     * (dynamic scheduling evens out the tail), and not under 32 tiles */
+     * (dynamic scheduling evens out the tail), and not under 96 tiles */
     int64_t T = TILE_BUDGET / (POINTS * (g->C + g->O));
     int64_t share = (g->total + 4 * threads - 1) / (4 * threads);
     T = T < share ? T : share;
-    g->T = T < 32 ? 32 : T > 512 ? 512 : T;
+    g->T = T < 96 ? 96 : T > 512 ? 512 : T;
 }
 
 /* ---- the 1-D transforms ----
