@@ -254,7 +254,7 @@ TEST(conv_matches_naive_double_loops)
 /* 3x3x3 stride-1 convs at least 16 channels wide take the Winograd path
  * (cpu_conv_winograd.c), forward and input gradient: every padding it
  * accepts, odd extents (partial 2x2x2 tiles), a single tile, several tile
- * blocks; the forward also with OSP_CONV_WINOGRAD=0 (im2col) for
+ * blocks, long rows of tiles (loaded a row at a time); the forward also with OSP_CONV_WINOGRAD=0 (im2col) for
  * comparison. */
 static const conv_case winograd_cases[] = {
     {3, 2, 16, 24, {5, 7, 9}, {3, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, true},
@@ -262,6 +262,10 @@ static const conv_case winograd_cases[] = {
     {3, 1, 16, 17, {6, 9, 10}, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, {1, 1, 1}, true},
     {3, 1, 16, 16, {3, 3, 3}, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, true},
     {3, 1, 32, 32, {9, 34, 30}, {3, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, true},
+    /* rows of 20 tiles: groups of 8 tiles in one row, at the borders too */
+    {3, 2, 16, 16, {3, 5, 40}, {3, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, true},
+    {3, 1, 16, 16, {4, 6, 37}, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, {1, 1, 1}, false},
+    {3, 1, 16, 16, {3, 4, 42}, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, true},
 };
 
 TEST(conv_winograd_matches_naive_double_loops)

@@ -193,18 +193,48 @@ static void load_tile(const wino_geom *g, const float *xc, const int64_t o[3], l
                       int l)
 {
     int64_t z0 = o[0] - g->pad[0], y0 = o[1] - g->pad[1], x0 = o[2] - g->pad[2];
-    bool inside = z0 >= 0 && y0 >= 0 && x0 >= 0 && z0 + 4 <= g->in[0] &&
-                  y0 + 4 <= g->in[1] && x0 + 4 <= g->in[2];
     int64_t hw = g->in[1] * g->in[2], W = g->in[2];
     for (int z = 0; z < 4; z++)
         for (int y = 0; y < 4; y++) {
             lanes *row = t + z * 16 + y * 4;
             int64_t zz = z0 + z, yy = y0 + y;
             const float *src = xc + zz * hw + yy * W + x0;
-            bool line = inside || (zz >= 0 && zz < g->in[0] && yy >= 0 && yy < g->in[1]);
+            bool line = zz >= 0 && zz < g->in[0] && yy >= 0 && yy < g->in[1];
             for (int x = 0; x < 4; x++)
-                row[x][l] = line && (inside || (x0 + x >= 0 && x0 + x < W)) ? src[x] : 0.0f;
+                row[x][l] = line && x0 + x >= 0 && x0 + x < W ? src[x] : 0.0f;
         }
+}
+
+/* All LANES tiles of group `tg` at once, when they are consecutive along
+ * one row of tiles (the common case): each of the 16 input rows they read
+ * is fetched once into a zero-padded span, tile l's column x being
+ * span[2l + x]. false (nothing loaded) otherwise. */
+static bool load_row_of_tiles(const wino_geom *g, const float *xc, const tile *tg,
+                              lanes t[POINTS])
+{
+    const tile *first = &tg[0], *last = &tg[LANES - 1];
+    if (last->b != first->b || last->o[0] != first->o[0] || last->o[1] != first->o[1] ||
+        last->o[2] != first->o[2] + 2 * (LANES - 1))
+        return false;
+    enum { SPAN = 2 * LANES + 2 };
+    int64_t z0 = first->o[0] - g->pad[0], y0 = first->o[1] - g->pad[1];
+    int64_t x0 = first->o[2] - g->pad[2], hw = g->in[1] * g->in[2], W = g->in[2];
+    /* the part of the span inside the row: [lo, hi) */
+    int64_t lo = x0 < 0 ? -x0 : 0, hi = W - x0 < SPAN ? W - x0 : SPAN;
+    for (int z = 0; z < 4; z++)
+        for (int y = 0; y < 4; y++) {
+            int64_t zz = z0 + z, yy = y0 + y;
+            float span[SPAN] = {0};
+            if (zz >= 0 && zz < g->in[0] && yy >= 0 && yy < g->in[1] && lo < hi)
+                memcpy(span + lo, xc + zz * hw + yy * W + x0 + lo,
+                       (size_t)(hi - lo) * sizeof(float));
+            lanes *row = t + z * 16 + y * 4;
+            for (int x = 0; x < 4; x++)
+#pragma omp simd
+                for (int l = 0; l < LANES; l++)
+                    row[x][l] = span[2 * l + x];
+        }
+    return true;
 }
 
 /* U[a][o][c] (points su floats apart): every kernel transformed, parallel
@@ -266,9 +296,12 @@ static void tile_block(const wino_geom *g, const float *x, const float *U, int64
         for (int64_t t0 = 0; t0 < nt; t0 += LANES) {
             int n = nt - t0 < LANES ? (int)(nt - t0) : LANES;
             lanes v[POINTS];
-            for (int l = 0; l < LANES; l++) /* past the last tile: a copy of it */
-                load_tile(g, x + (tiles[t0 + (l < n ? l : n - 1)].b * g->C + c) * in_size,
-                          tiles[t0 + (l < n ? l : n - 1)].o, v, l);
+            const float *xc = x + (tiles[t0].b * g->C + c) * in_size;
+            if (n < LANES || !load_row_of_tiles(g, xc, tiles + t0, v))
+                for (int l = 0; l < LANES; l++) { /* past the last tile: a copy of it */
+                    const tile *tl = &tiles[t0 + (l < n ? l : n - 1)];
+                    load_tile(g, x + (tl->b * g->C + c) * in_size, tl->o, v, l);
+                }
             input_transform(v);
             store_lanes(V + c * nt + t0, sv, v, n);
         }
