@@ -225,9 +225,12 @@ static bool load_row_of_tiles(const wino_geom *g, const float *xc, const tile *t
         for (int y = 0; y < 4; y++) {
             int64_t zz = z0 + z, yy = y0 + y;
             float span[SPAN] = {0};
-            if (zz >= 0 && zz < g->in[0] && yy >= 0 && yy < g->in[1] && lo < hi)
-                memcpy(span + lo, xc + zz * hw + yy * W + x0 + lo,
-                       (size_t)(hi - lo) * sizeof(float));
+            bool row_in = zz >= 0 && zz < g->in[0] && yy >= 0 && yy < g->in[1];
+            const float *src = xc + zz * hw + yy * W + x0;
+            if (row_in && lo == 0 && hi == SPAN) /* a fixed size: inlined */
+                memcpy(span, src, sizeof span);
+            else if (row_in && lo < hi)
+                memcpy(span + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
             lanes *row = t + z * 16 + y * 4;
             for (int x = 0; x < 4; x++)
 #pragma omp simd
