@@ -215,3 +215,27 @@ mean_of() {
     stderr_has "discriminator.safetensors"
     [ ! -e "$TMP/run/checkpoint-2" ]
 }
+
+@test "examples/train-vae.sh: cron slices resume, score each checkpoint, skip a busy run" {
+    need_fixtures
+    cd "$REPO"
+    export OSP_BIN=$BIN RUN=$TMP/runs/vae SLICE=0
+    MAX_STEPS=1 run sh examples/train-vae.sh
+    assert_success
+    MAX_STEPS=2 run sh examples/train-vae.sh
+    assert_success
+    [ "$(wc -l < "$RUN.jsonl")" -eq 2 ]
+    run "$JSONCHECK" .step < <(tail -n 1 "$RUN.eval.jsonl")
+    assert_output 2
+    run "$JSONCHECK" .eval.metrics.psnr.mean < <(tail -n 1 "$RUN.eval.jsonl")
+    assert_success
+    # a slice that finds the previous one still running leaves at once
+    flock "$RUN/lock" sleep 30 &
+    local holder=$!
+    sleep 0.3
+    MAX_STEPS=3 run sh examples/train-vae.sh
+    kill "$holder"
+    assert_success
+    assert_output --partial "busy"
+    [ "$(wc -l < "$RUN.jsonl")" -eq 2 ]
+}
