@@ -14,7 +14,9 @@
 # Peak RSS (/usr/bin/time) of 1's and 2's chunked decodes, and their ratio.
 #
 # Environment: VAE_DIR (default /tmp/osp-vae-release), CHUNK latents per
-# chunk (default 9), OVERLAP (default 1), BENCH_THREADS, OSP_BIN,
+# chunk (default 9), OVERLAP (default 1), UNCHUNKED=0 to skip the unchunked
+# decode and the PSNR figures (it needs ~4x the chunked memory: about 20 GiB
+# at release widths and 256x256), BENCH_THREADS, OSP_BIN,
 # OSP_TEST_BUILD, BENCH_PYTHON, BENCH_LOCK as in vae_bench.sh. Each decode
 # runs under the bench lock.
 set -eu
@@ -22,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 H=${1:-256} W=${2:-256} short=${3:-17} long=${4:-163}
 vae=${VAE_DIR:-/tmp/osp-vae-release}
-chunk=${CHUNK:-9} overlap=${OVERLAP:-1}
+chunk=${CHUNK:-9} overlap=${OVERLAP:-1} unchunked=${UNCHUNKED:-1}
 threads=${BENCH_THREADS:-$(nproc)}
 bin=${OSP_BIN:-$root/bin}
 build=${OSP_TEST_BUILD:-$root/build}
@@ -50,14 +52,16 @@ frames=$((4 * short - 3))
 "$build/tests/tools/mkvideo" "$work/clip.mkv" "$frames" "$W" "$H" ffv1
 run encode "$bin/osp-encode" -m "$vae" --mode mean "$work/clip.mkv" -o "$work/short.msgpack" \
     > /dev/null
-run "decode $short latents unchunked" "$bin/osp-decode" -m "$vae" "$work/short.msgpack" \
-    -o "$work/whole.msgpack" > "$work/rss_whole"
+[ "$unchunked" = 0 ] || run "decode $short latents unchunked" "$bin/osp-decode" -m "$vae" \
+    "$work/short.msgpack" -o "$work/whole.msgpack" > "$work/rss_whole"
 rss_short=$(run "decode $short latents, chunks of $chunk" "$bin/osp-decode" -m "$vae" \
     --chunk-frames "$chunk" --chunk-overlap "$overlap" --codec ffv1 "$work/short.msgpack" \
     -o "$work/chunked.mkv")
-err=$(psnr "$work/chunked.mkv" "$work/whole.msgpack")
-src_whole=$(psnr "$work/clip.mkv" "$work/whole.msgpack")
-src_chunked=$(psnr "$work/clip.mkv" "$work/chunked.mkv")
+if [ "$unchunked" != 0 ]; then
+    err=$(psnr "$work/chunked.mkv" "$work/whole.msgpack")
+    src_whole=$(psnr "$work/clip.mkv" "$work/whole.msgpack")
+    src_chunked=$(psnr "$work/clip.mkv" "$work/chunked.mkv")
+fi
 
 "$python" - "$work/long.st" "$long" "$H" "$W" <<'EOF'
 import sys, torch
@@ -73,10 +77,12 @@ rss_long=$(run "decode $long latents, chunks of $chunk" "$bin/osp-decode" -m "$v
 
 echo "| case | frames | peak RSS MiB |"
 echo "|---|---|---|"
-echo "| unchunked decode, $short latents, ${H}x${W}, stream out | $frames | $(cat "$work/rss_whole") |"
+[ "$unchunked" = 0 ] ||
+    echo "| unchunked decode, $short latents, ${H}x${W}, stream out | $frames | $(cat "$work/rss_whole") |"
 echo "| chunked ($chunk/$overlap), $short latents, FFV1 out | $frames | $rss_short |"
 echo "| chunked ($chunk/$overlap), $long latents, FFV1 out | $((4 * long - 3)) | $rss_long |"
 echo
 awk -v a="$rss_long" -v b="$rss_short" 'BEGIN { printf "peak RSS ratio long/short: %.3f\n", a / b }'
+[ "$unchunked" = 0 ] && exit 0
 echo "PSNR chunked vs unchunked decode: $err dB"
 echo "PSNR vs the source clip: unchunked $src_whole dB, chunked $src_chunked dB"
