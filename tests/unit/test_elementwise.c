@@ -236,6 +236,45 @@ TEST(grad_accumulates_over_uses)
     CHECK(gradcheck("reuse", f_reuse, 1, (osp_tensor *[]){x}, NULL, NULL));
 }
 
+/* The vectorised GELU-tanh and SiLU derivatives against their closed forms
+ * in double, over a range that reaches exp's overflow and underflow, with
+ * enough elements for several row chunks and the threaded path. */
+TEST(activation_derivatives_match_closed_forms)
+{
+    enum { N = 40000 };
+    int64_t s[] = {N};
+    osp_tensor *seed = test_random(1, s, -2, 2);
+    for (int silu = 0; silu < 2; silu++) {
+        osp_tensor *x = osp_requires_grad(test_random(1, s, -60, 60));
+        float *px = osp_f32(x);
+        px[0] = -1e4f, px[1] = 1e4f, px[2] = 0.0f, px[3] = -0.75f;
+        bool was = osp_grad_set_enabled(true);
+        osp_tensor *y = silu ? osp_silu(x) : osp_gelu_tanh(x);
+        CHECK(y && osp_backward(y, seed) == OSP_OK);
+        osp_grad_set_enabled(was);
+        if (!y || !x->grad)
+            continue;
+        const float *g = osp_f32(x->grad), *gy = osp_f32(seed);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double v = px[i], d;
+            if (silu) {
+                double sg = 1.0 / (1.0 + exp(-v));
+                d = sg * (1.0 + v * (1.0 - sg));
+            } else {
+                double t = tanh(0.7978845608028654 * (v + 0.044715 * v * v * v));
+                double du = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v);
+                d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du;
+            }
+            worst = fmax(worst, fabs(g[i] - gy[i] * d) / (fabs(gy[i]) * (1.0 + fabs(d))));
+        }
+        CHECK(worst < 1e-6);
+        if (worst >= 1e-6)
+            printf("#   %s derivative: worst scaled error %.3g\n", silu ? "SiLU" : "GELU", worst);
+        osp_zero_grad(x);
+    }
+}
+
 TEST(tape_bookkeeping)
 {
     int64_t s[] = {3};
@@ -268,6 +307,7 @@ int main(void)
     RUN(grad_reductions);
     RUN(grad_views_and_concat);
     RUN(grad_accumulates_over_uses);
+    RUN(activation_derivatives_match_closed_forms);
     RUN(tape_bookkeeping);
     return test_summary();
 }
