@@ -1,6 +1,8 @@
 /* adamw.c — see adamw.h. */
 #include "adamw.h"
 
+#include "core/simd.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -59,6 +61,41 @@ void osp_adamw_free(osp_adamw *o)
     o->n = 0;
 }
 
+/* The per-step scalars, computed in double and applied in float32. */
+typedef struct adamw_scalars {
+    float decay, w1, b2, w2, step_size, bc2_sqrt, eps;
+} adamw_scalars;
+
+/* One slice of a tensor, in the reference's operation order (ISO C mode
+ * contracts nothing into FMAs, so the vector code rounds like the scalar
+ * one). torch.lerp switches formula at weight 0.5: two loops, so that
+ * neither has a branch. */
+ROW_CLONES static void adamw_row(float *p, float *m, float *v, const float *g, int64_t n,
+                                 const adamw_scalars *c)
+{
+    float decay = c->decay, w1 = c->w1, b2 = c->b2, w2 = c->w2;
+    float step_size = c->step_size, bc2_sqrt = c->bc2_sqrt, eps = c->eps;
+    if (w1 < 0.5f) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float gj = g[j];
+            m[j] = m[j] + w1 * (gj - m[j]);
+            v[j] = v[j] * b2 + w2 * gj * gj;
+            p[j] = p[j] * decay + step_size * m[j] / (sqrtf(v[j]) / bc2_sqrt + eps);
+        }
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float gj = g[j];
+            m[j] = gj - (gj - m[j]) * (1.0f - w1);
+            v[j] = v[j] * b2 + w2 * gj * gj;
+            p[j] = p[j] * decay + step_size * m[j] / (sqrtf(v[j]) / bc2_sqrt + eps);
+        }
+    }
+}
+
+#define ADAMW_SLICE 4096
+
 osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *const *grads,
                           double lr)
 {
@@ -69,24 +106,22 @@ osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *c
                                               "match the optimizer state", i);
     int64_t k = ++o->step;
     const osp_adamw_hparams *h = &o->h;
-    float decay = (float)(1.0 - lr * h->weight_decay);
-    float w1 = (float)(1.0 - h->beta1), b2 = (float)h->beta2, w2 = (float)(1.0 - h->beta2);
     double bc1 = 1.0 - pow(h->beta1, (double)k), bc2 = 1.0 - pow(h->beta2, (double)k);
-    float step_size = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2), eps = (float)h->eps;
+    adamw_scalars c = {
+        .decay = (float)(1.0 - lr * h->weight_decay), .w1 = (float)(1.0 - h->beta1),
+        .b2 = (float)h->beta2, .w2 = (float)(1.0 - h->beta2), .step_size = (float)(-(lr / bc1)),
+        .bc2_sqrt = (float)sqrt(bc2), .eps = (float)h->eps,
+    };
+    /* a missing gradient counts as zeros, a slice at a time */
+    static const float zeros[ADAMW_SLICE];
     for (size_t i = 0; i < o->n; i++) {
         float *p = osp_f32(params[i]), *m = osp_f32(o->exp_avg[i]), *v = osp_f32(o->exp_avg_sq[i]);
         const float *g = grads[i] ? osp_f32(grads[i]) : NULL;
         int64_t n = osp_numel(params[i]);
-#pragma omp parallel for if (n > 65536)
-        for (int64_t j = 0; j < n; j++) {
-            float gj = g ? g[j] : 0.0f;
-            p[j] = p[j] * decay;
-            /* torch.lerp with a weight below 0.5 */
-            m[j] = w1 < 0.5f ? m[j] + w1 * (gj - m[j]) : gj - (gj - m[j]) * (1.0f - w1);
-            v[j] = v[j] * b2 + w2 * gj * gj;
-            float denom = sqrtf(v[j]) / bc2_sqrt + eps;
-            p[j] = p[j] + step_size * m[j] / denom;
-        }
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t j = 0; j < n; j += ADAMW_SLICE)
+            adamw_row(p + j, m + j, v + j, g ? g + j : zeros,
+                      n - j < ADAMW_SLICE ? n - j : ADAMW_SLICE, &c);
     }
     return OSP_OK;
 }

@@ -101,6 +101,67 @@ TEST(reductions_match_loops)
     CHECK(osp_sum(x, 1, far, false) == NULL);
 }
 
+/* Sums, means and variances over axis sets that keep the innermost axis
+ * (the row-wise path), rows longer than a block and enough elements for
+ * the threaded path, against sums in double over a flat index walk. */
+TEST(reductions_keeping_the_last_axis)
+{
+    enum { A = 3, B = 7, C = 300, D = 8, N = A * B * C * D };
+    int64_t s[] = {A, B, C, D}, dims[] = {A, B, C, D};
+    osp_tensor *x = test_random(4, s, -3, 3);
+    const float *p = osp_f32(x);
+    static const int sets[][4] = {{1, 0}, {1, 1}, {2, 0, 1}, {2, 0, 2}, {2, 1, 2}, {1, 2},
+                                  {3, 0, 1, 2}};
+    static double sum[N], sq[N];
+    for (size_t c = 0; c < sizeof sets / sizeof *sets; c++) {
+        int n_axes = sets[c][0];
+        const int *axes = sets[c] + 1;
+        osp_tensor *ys = osp_sum(x, n_axes, axes, false);
+        osp_tensor *ym = osp_mean(x, n_axes, axes, false);
+        osp_tensor *yv = osp_var(x, n_axes, axes, 1, false);
+        CHECK(ys && ym && yv);
+        if (!ys || !ym || !yv)
+            continue;
+        int64_t n_red = 1;
+        for (int a = 0; a < n_axes; a++)
+            n_red *= dims[axes[a]];
+        /* out[i]: the flat index over the kept axes, in order */
+        int64_t n_out = N / n_red;
+        for (int64_t i = 0; i < n_out; i++)
+            sum[i] = sq[i] = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t e = 0; e < N; e++) {
+                int64_t rest = e, out = 0, scale = 1;
+                for (int d = 3; d >= 0; d--) {
+                    int64_t idx = rest % dims[d];
+                    rest /= dims[d];
+                    bool reduced = false;
+                    for (int a = 0; a < n_axes; a++)
+                        reduced |= axes[a] == d;
+                    if (!reduced) {
+                        out += idx * scale;
+                        scale *= dims[d];
+                    }
+                }
+                if (pass == 0) {
+                    sum[out] += p[e];
+                } else {
+                    double dv = p[e] - sum[out] / (double)n_red;
+                    sq[out] += dv * dv;
+                }
+            }
+        double worst = 0;
+        for (int64_t i = 0; i < n_out; i++) {
+            worst = fmax(worst, fabs(osp_f32(ys)[i] - sum[i]) / (1 + fabs(sum[i])));
+            worst = fmax(worst, fabs(osp_f32(ym)[i] - sum[i] / (double)n_red));
+            worst = fmax(worst, fabs(osp_f32(yv)[i] - sq[i] / (double)(n_red - 1)));
+        }
+        CHECK(worst < 1e-6);
+        if (worst >= 1e-6)
+            printf("#   axis set %zu: worst error %.3g\n", c, worst);
+    }
+}
+
 TEST(shape_ops)
 {
     int64_t s[] = {2, 3, 4};
@@ -301,6 +362,7 @@ int main(void)
     RUN(binary_broadcasting_matches_loops);
     RUN(unary_values);
     RUN(reductions_match_loops);
+    RUN(reductions_keeping_the_last_axis);
     RUN(shape_ops);
     RUN(grad_binary_with_broadcast);
     RUN(grad_unary_all_kinds);

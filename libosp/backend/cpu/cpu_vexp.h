@@ -1,6 +1,5 @@
 /* cpu_vexp.h — a vectorisable e^x for the CPU kernels' row loops (softmax,
- * attention, GELU), and the attribute that compiles those loops for
- * x86-64-v3 (AVX2 + FMA) beside the baseline.
+ * attention, GELU), which are compiled with ROW_CLONES (core/simd.h).
  *
  * exp_poly: Cephes-style range reduction and polynomial, relative error
  * below 1e-7; results below e^-87.3 flush to 0, above e^88.3 become +Inf,
@@ -11,14 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The row loops are compiled for x86-64-v3 (AVX2 + FMA) and the baseline;
- * the loader picks the variant for the running CPU. The exponential is most
- * of a softmax's cost, and the baseline build only has 4-wide SSE2. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define ROW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define ROW_CLONES
-#endif
+#include "core/simd.h"
 
 /* Bit patterns of the exp range limits: below e^-87.34 the result is
  * subnormal (flushed to 0); above e^88.38, 2^n would overflow (+Inf). */
