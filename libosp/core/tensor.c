@@ -489,35 +489,59 @@ osp_tensor *osp_view_expand(osp_tensor *t, int ndim, const int64_t *shape)
 
 /* ---------------- copies ---------------- */
 
-/* Copies element by element in row-major order of src, any strides on
- * either side, converting dtype on the way. */
+/* Copies row by row in row-major order of src, any strides on either side,
+ * converting dtype on the way. Dims that are contiguous on both sides are
+ * merged first, so rows are as long as the layouts allow; large copies
+ * (head splits and merges around attention) are split over threads. */
 static osp_status copy_strided(osp_tensor *dst, const osp_tensor *src)
 {
-    int nd = src->ndim;
-    int64_t idx[OSP_MAX_DIMS] = {0};
-    int64_t n = osp_numel(src);
-    size_t di = osp_dtype_size(dst->dtype), si = osp_dtype_size(src->dtype);
-    char *dbase = dst->storage->data, *sbase = src->storage->data;
-    /* Inner loop over the last dimension keeps this reasonably fast. */
-    int64_t inner = nd ? src->shape[nd - 1] : 1;
-    int64_t sstep = nd ? src->stride[nd - 1] : 1, dstep = nd ? dst->stride[nd - 1] : 1;
-    for (int64_t done = 0; done < n; done += inner) {
-        int64_t so = src->offset, dofs = dst->offset;
-        for (int i = 0; i < nd - 1; i++) {
-            so += idx[i] * src->stride[i];
-            dofs += idx[i] * dst->stride[i];
+    int nd = 0;
+    int64_t shape[OSP_MAX_DIMS], ss[OSP_MAX_DIMS], ds[OSP_MAX_DIMS];
+    for (int i = 0; i < src->ndim; i++) {
+        if (src->shape[i] == 1)
+            continue;
+        if (nd > 0 && ss[nd - 1] == src->stride[i] * src->shape[i] &&
+            ds[nd - 1] == dst->stride[i] * src->shape[i]) {
+            shape[nd - 1] *= src->shape[i];
+            ss[nd - 1] = src->stride[i];
+            ds[nd - 1] = dst->stride[i];
+            continue;
         }
-        if (src->dtype == dst->dtype && sstep == 1 && dstep == 1) {
-            memcpy(dbase + (size_t)dofs * di, sbase + (size_t)so * si, (size_t)inner * si);
+        shape[nd] = src->shape[i];
+        ss[nd] = src->stride[i];
+        ds[nd++] = dst->stride[i];
+    }
+    int64_t inner = nd ? shape[nd - 1] : 1, rows = osp_numel(src) / inner;
+    int64_t sstep = nd ? ss[nd - 1] : 1, dstep = nd ? ds[nd - 1] : 1;
+    size_t di = osp_dtype_size(dst->dtype), si = osp_dtype_size(src->dtype);
+    char *dbase = (char *)dst->storage->data + (size_t)dst->offset * di;
+    const char *sbase = (const char *)src->storage->data + (size_t)src->offset * si;
+    bool same = src->dtype == dst->dtype, f32 = same && src->dtype == OSP_F32;
+#pragma omp parallel for schedule(static) if (rows * inner >= (1 << 16) && rows > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t so = 0, dofs = 0;
+        for (int64_t i = nd - 2, rem = r; i >= 0; i--) {
+            int64_t idx = rem % shape[i];
+            rem /= shape[i];
+            so += idx * ss[i];
+            dofs += idx * ds[i];
+        }
+        char *d = dbase + (size_t)dofs * di;
+        const char *sp = sbase + (size_t)so * si;
+        if (sstep == 1 && dstep == 1) {
+            if (same)
+                memcpy(d, sp, (size_t)inner * si);
+            else
+                osp_convert(d, dst->dtype, sp, src->dtype, (size_t)inner);
+        } else if (f32) {
+            float *df = (float *)(void *)d;
+            const float *sf = (const float *)(const void *)sp;
+            for (int64_t k = 0; k < inner; k++)
+                df[k * dstep] = sf[k * sstep];
         } else {
             for (int64_t k = 0; k < inner; k++)
-                osp_convert(dbase + (size_t)(dofs + k * dstep) * di, dst->dtype,
-                            sbase + (size_t)(so + k * sstep) * si, src->dtype, 1);
-        }
-        for (int i = nd - 2; i >= 0; i--) {
-            if (++idx[i] < src->shape[i])
-                break;
-            idx[i] = 0;
+                osp_convert(d + (size_t)(k * dstep) * di, dst->dtype,
+                            sp + (size_t)(k * sstep) * si, src->dtype, 1);
         }
     }
     return OSP_OK;

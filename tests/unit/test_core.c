@@ -170,6 +170,53 @@ TEST(copy_into_converts_and_strides)
     CHECK(((double *)osp_data(tt))[1] == (double)osp_f32(t)[5]);
 }
 
+/* Element `flat` (row-major over t's shape) read through t's strides. */
+static float strided_at(const osp_tensor *t, int64_t flat)
+{
+    int64_t off = t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        off += flat % t->shape[d] * t->stride[d];
+        flat /= t->shape[d];
+    }
+    return ((const float *)t->storage->data)[off];
+}
+
+/* Strided copies large enough for the threaded path: permutes (inner
+ * stride 1 and not), stepped slices, broadcasts, and a copy into a
+ * permuted destination, against reads through the strides. */
+TEST(strided_copies_match_index_walks)
+{
+    int64_t shape[] = {6, 5, 40, 70}, small[] = {1, 5, 1, 70}, full[] = {6, 5, 40, 70};
+    osp_tensor *t = test_random(4, shape, -1, 1);
+    static const int perms[][4] = {{0, 2, 1, 3}, {3, 1, 2, 0}, {1, 0, 3, 2}, {2, 3, 0, 1}};
+    osp_tensor *views[7];
+    int nv = 0;
+    for (int i = 0; i < 4; i++)
+        views[nv++] = osp_view_permute(t, perms[i]);
+    views[nv++] = osp_view_slice(osp_view_slice(t, 3, 1, 70, 3), 1, 0, 5, 2);
+    views[nv++] = osp_view_expand(test_random(4, small, -1, 1), 4, full);
+    views[nv++] = osp_view_slice(osp_view_permute(t, perms[1]), 0, 2, 60, 1);
+    for (int v = 0; v < nv; v++) {
+        CHECK(views[v] != NULL);
+        osp_tensor *c = views[v] ? osp_tensor_contiguous(views[v]) : NULL;
+        if (!c)
+            continue;
+        int64_t bad = 0;
+        for (int64_t i = 0; i < osp_numel(c); i++)
+            bad += osp_f32(c)[i] != strided_at(views[v], i);
+        CHECK(bad == 0);
+    }
+    /* into a permuted destination: dst viewed as t's shape */
+    int64_t pshape[] = {70, 5, 40, 6};
+    osp_tensor *d = osp_tensor_f32(4, pshape);
+    osp_tensor *dv = osp_view_permute(d, perms[1]);
+    CHECK(osp_tensor_copy_into(dv, t) == OSP_OK);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < osp_numel(t); i++)
+        bad += strided_at(dv, i) != osp_f32(t)[i];
+    CHECK(bad == 0);
+}
+
 int main(void)
 {
     RUN(dtype_names_round_trip);
@@ -180,5 +227,6 @@ int main(void)
     RUN(views_share_storage);
     RUN(pools_release_and_take);
     RUN(copy_into_converts_and_strides);
+    RUN(strided_copies_match_index_walks);
     return test_summary();
 }

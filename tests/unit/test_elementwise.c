@@ -44,6 +44,40 @@ TEST(binary_broadcasting_matches_loops)
     CHECK(osp_add(NULL, a) == NULL);
 }
 
+/* Long rows (several chunks, the threaded path) with each operand in turn
+ * broadcast along the last axis, and equal shapes, against scalar loops. */
+TEST(binary_long_rows_match_loops)
+{
+    enum { R = 3, C = 7, L = 4100 };
+    int64_t s_row[] = {R, 1, L}, s_col[] = {R, C, 1}, s_full[] = {R, C, L};
+    osp_tensor *row = test_random(3, s_row, -2, 2), *col = test_random(3, s_col, 0.5f, 2);
+    osp_tensor *full = test_random(3, s_full, 0.5f, 2), *full2 = test_random(3, s_full, -2, 2);
+    const osp_tensor *pairs[][2] = {{row, col}, {col, row}, {full2, full}};
+    for (int c = 0; c < 3; c++)
+        for (int k = 0; k < 4; k++) {
+            const osp_tensor *a = pairs[c][0], *b = pairs[c][1];
+            osp_tensor *y = apply_binary(binary_kinds[k], (osp_tensor *)a, (osp_tensor *)b);
+            CHECK(y && osp_numel(y) == R * C * L);
+            if (!y)
+                continue;
+            int64_t bad = 0;
+            for (int64_t i = 0; i < R; i++)
+                for (int64_t j = 0; j < C; j++)
+                    for (int64_t l = 0; l < L; l++) {
+                        float x[2];
+                        for (int o = 0; o < 2; o++) {
+                            const osp_tensor *t = pairs[c][o];
+                            int64_t jj = t->shape[1] == 1 ? 0 : j, ll = t->shape[2] == 1 ? 0 : l;
+                            x[o] = osp_f32(t)[(i * t->shape[1] + jj) * t->shape[2] + ll];
+                        }
+                        float want = k == 0 ? x[0] + x[1] : k == 1 ? x[0] - x[1]
+                                   : k == 2 ? x[0] * x[1] : x[0] / x[1];
+                        bad += osp_f32(y)[(i * C + j) * L + l] != want;
+                    }
+            CHECK(bad == 0);
+        }
+}
+
 TEST(unary_values)
 {
     int64_t s[] = {5};
@@ -360,6 +394,7 @@ TEST(tape_bookkeeping)
 int main(void)
 {
     RUN(binary_broadcasting_matches_loops);
+    RUN(binary_long_rows_match_loops);
     RUN(unary_values);
     RUN(reductions_match_loops);
     RUN(reductions_keeping_the_last_axis);

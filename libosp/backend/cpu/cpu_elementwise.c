@@ -20,15 +20,40 @@ static void broadcast_strides(const osp_tensor *t, int nd, const int64_t *out_sh
     }
 }
 
-static inline float apply_binary(osp_binary_kind k, float a, float b)
+/* y[k] = a[k·ia] ∘ b[k·ib] for k < n, with ia and ib 0 (a broadcast value)
+ * or 1: one loop per kind and stride pattern, so that each vectorises. */
+#define BINARY_LOOPS(OP)                                                      \
+    do {                                                                      \
+        if (ia && ib) {                                                       \
+            _Pragma("omp simd") for (int64_t k = 0; k < n; k++)               \
+                y[k] = a[k] OP b[k];                                          \
+        } else if (ia) {                                                      \
+            float bv = b[0];                                                  \
+            _Pragma("omp simd") for (int64_t k = 0; k < n; k++)               \
+                y[k] = a[k] OP bv;                                            \
+        } else if (ib) {                                                      \
+            float av = a[0];                                                  \
+            _Pragma("omp simd") for (int64_t k = 0; k < n; k++)               \
+                y[k] = av OP b[k];                                            \
+        } else {                                                              \
+            float v = a[0] OP b[0];                                           \
+            for (int64_t k = 0; k < n; k++)                                   \
+                y[k] = v;                                                     \
+        }                                                                     \
+    } while (0)
+
+ROW_CLONES static void binary_row(osp_binary_kind kind, float *y, const float *a, int64_t ia,
+                                  const float *b, int64_t ib, int64_t n)
 {
-    switch (k) {
-    case OSP_BINARY_ADD: return a + b;
-    case OSP_BINARY_SUB: return a - b;
-    case OSP_BINARY_MUL: return a * b;
-    default: return a / b;
+    switch (kind) {
+    case OSP_BINARY_ADD: BINARY_LOOPS(+); break;
+    case OSP_BINARY_SUB: BINARY_LOOPS(-); break;
+    case OSP_BINARY_MUL: BINARY_LOOPS(*); break;
+    default: BINARY_LOOPS(/); break;
     }
 }
+
+#define BINARY_CHUNK 4096
 
 osp_status cpu_binary(const osp_node *n)
 {
@@ -42,8 +67,9 @@ osp_status cpu_binary(const osp_node *n)
         return OSP_OK;
     if (osp_same_shape(a, y) && osp_same_shape(b, y)) {
 #pragma omp parallel for schedule(static) if (total > 32768)
-        for (int64_t i = 0; i < total; i++)
-            py[i] = apply_binary(kind, pa[i], pb[i]);
+        for (int64_t i = 0; i < total; i += BINARY_CHUNK)
+            binary_row(kind, py + i, pa + i, 1, pb + i, 1,
+                       total - i < BINARY_CHUNK ? total - i : BINARY_CHUNK);
         return OSP_OK;
     }
     int64_t sa[OSP_MAX_DIMS], sb[OSP_MAX_DIMS];
@@ -60,9 +86,7 @@ osp_status cpu_binary(const osp_node *n)
             oa += idx * sa[d];
             ob += idx * sb[d];
         }
-        float *out = py + r * inner;
-        for (int64_t k = 0; k < inner; k++)
-            out[k] = apply_binary(kind, pa[oa + k * ia], pb[ob + k * ib]);
+        binary_row(kind, py + r * inner, pa + oa, ia, pb + ob, ib, inner);
     }
     return OSP_OK;
 }
