@@ -26,10 +26,10 @@ _osp_train()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '-m --init --config --data --run --batch --accum --max-steps
             --time-budget --lr --warmup --weight-decay --max-grad-norm --ema --seed
-            --checkpoint-every --keep --resume --checkpointing --captions --vae --t5 --frames --sample-rate
-            --size --image-num --max-length --no-flip --tile --init-2d --lpips --disc-start
-            --loss-weights -o --output -q --quiet -v
-            --verbose --device --threads -h --help --version' -- "$cur"))
+            --checkpoint-every --keep --resume --checkpointing --shard-optimizer --captions --vae
+            --t5 --frames --sample-rate --size --image-num --max-length --no-flip --tile --init-2d
+            --lpips --disc-start --loss-weights -o --output -q --quiet -v --verbose --device
+            --threads -h --help --version' -- "$cur"))
         return
     fi
     # the stage

@@ -30,7 +30,7 @@ static const char *opt_init, *opt_config, *opt_data, *opt_run;
 static int64_t opt_batch = 1, opt_accum = 1, opt_max_steps = 1000000, opt_warmup, opt_seed,
                opt_every = 500, opt_keep;
 static double opt_time_budget, opt_lr = 2e-5, opt_wd = 1e-2, opt_clip, opt_ema;
-static bool opt_resume, opt_checkpointing;
+static bool opt_resume, opt_checkpointing, opt_shard_optimizer;
 /* prepare */
 static const char *opt_captions, *opt_vae, *opt_t5;
 static int64_t opt_frames = 17, opt_sample_rate = 1, opt_size = 256, opt_image_num,
@@ -88,6 +88,8 @@ static const cli_option dit_options[] = {
     CHECKPOINT_OPTIONS,
     {.name = "checkpointing", .kind = CLI_FLAG, .flag = &opt_checkpointing,
      .help = "recompute each layer in backward: less memory"},
+    {.name = "shard-optimizer", .kind = CLI_FLAG, .flag = &opt_shard_optimizer,
+     .help = "under mpirun: each rank keeps 1/N of AdamW's state"},
     {0},
 };
 
@@ -130,6 +132,8 @@ static const cli_option inflate_options[] = {
 static const cli_option vae_options[] = {
     {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
      .help = "VAE folder to start from, or a config.json (random)"},
+    {.name = "init-2d", .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init_2d,
+     .help = "with -m CONFIG: inflate this 2-D SD VAE (tail init)"},
     {.name = "lpips", .kind = CLI_STRING, .metavar = "FILE", .s = &opt_lpips,
      .help = "VGG16 LPIPS weights (the perceptual loss)"},
     {.name = "data", .kind = CLI_STRING, .metavar = "PATH", .s = &opt_data,
@@ -291,6 +295,7 @@ static osp_status train_dit(FILE *metrics, const osp_dist *dist, bool *busy)
         .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip,
         .ema = opt_ema, .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
         .keep = opt_keep, .resume = opt_resume, .checkpointing = opt_checkpointing,
+        .shard_optimizer = opt_shard_optimizer,
         .metrics = metrics, .stop = &stop_requested, .dist = dist,
     };
     return osp_dit_train(&o, busy);
@@ -318,6 +323,7 @@ static osp_status train_vae(FILE *metrics, const osp_dist *dist, bool *busy)
     bool config = opt_init && stat(opt_init, &sb) == 0 && S_ISREG(sb.st_mode);
     o.init = config ? NULL : opt_init;
     o.config = config ? opt_init : NULL;
+    o.init_2d = opt_init_2d;
     o.lpips = opt_lpips;
     o.data = opt_data;
     o.run = opt_run;

@@ -532,8 +532,31 @@ static osp_status write_tensor_data(osp_atomic_file *f, osp_tensor *t)
     return s;
 }
 
+/* The tensor to write as entry k: tensors[k] or what fetch hands over. */
+static osp_status fetched(osp_tensor *const *tensors, int k, osp_st_fetch fetch, void *ctx,
+                          osp_tensor **t)
+{
+    *t = tensors[k];
+    if (!fetch)
+        return OSP_OK;
+    osp_status s = fetch(ctx, k, t);
+    if (s == OSP_OK && (!*t || !(*t)->storage || (*t)->storage->device != OSP_DEVICE_CPU ||
+                        (*t)->dtype != tensors[k]->dtype || !osp_same_shape(*t, tensors[k])))
+        s = osp_error(OSP_ERR_RUNTIME, "safetensors writer: entry %d was handed a tensor of "
+                                       "another dtype, shape or device", k);
+    return s;
+}
+
 osp_status osp_safetensors_write(const char *path, int n, const char *const *names,
                                  osp_tensor *const *tensors, const char *const *metadata)
+{
+    return osp_safetensors_write_fetched(path, n, names, tensors, metadata, NULL, NULL);
+}
+
+osp_status osp_safetensors_write_fetched(const char *path, int n, const char *const *names,
+                                         osp_tensor *const *tensors,
+                                         const char *const *metadata, osp_st_fetch fetch,
+                                         void *ctx)
 {
     osp_status s = check_write_args(path, n, names, tensors, metadata);
     if (s != OSP_OK)
@@ -559,8 +582,12 @@ osp_status osp_safetensors_write(const char *path, int n, const char *const *nam
         s = osp_atomic_write(&f, header, len);
     if (s == OSP_OK)
         s = osp_atomic_write(&f, spaces, padded - len);
-    for (int k = 0; k < n && s == OSP_OK; k++)
-        s = write_tensor_data(&f, tensors[order[k]]);
+    for (int k = 0; k < n && s == OSP_OK; k++) {
+        osp_tensor *t;
+        s = fetched(tensors, order[k], fetch, ctx, &t);
+        if (s == OSP_OK)
+            s = write_tensor_data(&f, t);
+    }
     if (s == OSP_OK)
         s = osp_atomic_commit(&f);
     else

@@ -52,4 +52,15 @@ osp_tensor *osp_safetensors_get(osp_safetensors *st, const char *name);
 osp_status osp_safetensors_write(const char *path, int n, const char *const *names,
                                  osp_tensor *const *tensors, const char *const *metadata);
 
+/* The same, for data that arrives while the file is written (a sharded
+ * optimizer's moments, received from their ranks one at a time): tensors
+ * describe the entries (name, dtype, shape) and, before writing entry k
+ * (in the write order above), fetch(ctx, k, &t) may replace t = tensors[k]
+ * by a tensor of the same dtype and shape, valid until the next call. */
+typedef osp_status (*osp_st_fetch)(void *ctx, int k, osp_tensor **t);
+osp_status osp_safetensors_write_fetched(const char *path, int n, const char *const *names,
+                                         osp_tensor *const *tensors,
+                                         const char *const *metadata, osp_st_fetch fetch,
+                                         void *ctx);
+
 #endif

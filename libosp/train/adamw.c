@@ -21,6 +21,12 @@ static bool host_f32(const osp_tensor *t)
 osp_status osp_adamw_init(osp_adamw *o, const osp_adamw_hparams *h, size_t n,
                           osp_tensor *const *params)
 {
+    return osp_adamw_init_held(o, h, n, params, NULL);
+}
+
+osp_status osp_adamw_init_held(osp_adamw *o, const osp_adamw_hparams *h, size_t n,
+                               osp_tensor *const *params, const bool *held)
+{
     *o = (osp_adamw){.h = *h, .n = n};
     o->exp_avg = calloc(n ? n : 1, sizeof *o->exp_avg);
     o->exp_avg_sq = calloc(n ? n : 1, sizeof *o->exp_avg_sq);
@@ -34,6 +40,8 @@ osp_status osp_adamw_init(osp_adamw *o, const osp_adamw_hparams *h, size_t n,
             return osp_error(OSP_ERR_RUNTIME, "AdamW: parameter %zu is not a contiguous float32 "
                                               "host tensor", i);
         }
+        if (held && !held[i])
+            continue;
         /* owned by the optimizer, not by a pool */
         o->exp_avg[i] = osp_pool_take(osp_tensor_zeros(OSP_F32, params[i]->ndim,
                                                        params[i]->shape, OSP_DEVICE_CPU));
@@ -99,11 +107,13 @@ ROW_CLONES static void adamw_row(float *p, float *m, float *v, const float *g, i
 osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *const *grads,
                           double lr)
 {
-    for (size_t i = 0; i < o->n; i++)
-        if (!host_f32(params[i]) || osp_numel(params[i]) != osp_numel(o->exp_avg[i]) ||
+    for (size_t i = 0; i < o->n; i++) {
+        bool held = o->exp_avg[i] != NULL;
+        if ((held && (!host_f32(params[i]) || osp_numel(params[i]) != osp_numel(o->exp_avg[i]))) ||
             (grads[i] && (!host_f32(grads[i]) || !osp_same_shape(grads[i], params[i]))))
             return osp_error(OSP_ERR_RUNTIME, "AdamW: parameter %zu or its gradient does not "
                                               "match the optimizer state", i);
+    }
     int64_t k = ++o->step;
     const osp_adamw_hparams *h = &o->h;
     double bc1 = 1.0 - pow(h->beta1, (double)k), bc2 = 1.0 - pow(h->beta2, (double)k);
@@ -115,6 +125,8 @@ osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *c
     /* a missing gradient counts as zeros, a slice at a time */
     static const float zeros[ADAMW_SLICE];
     for (size_t i = 0; i < o->n; i++) {
+        if (!o->exp_avg[i])
+            continue; /* another rank's */
         float *p = osp_f32(params[i]), *m = osp_f32(o->exp_avg[i]), *v = osp_f32(o->exp_avg_sq[i]);
         const float *g = grads[i] ? osp_f32(grads[i]) : NULL;
         int64_t n = osp_numel(params[i]);

@@ -8,6 +8,7 @@
 #ifndef OSP_TRAIN_ADAMW_H
 #define OSP_TRAIN_ADAMW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/tensor.h"
@@ -23,18 +24,24 @@ typedef struct osp_adamw {
     osp_adamw_hparams h;
     int64_t step;            /* completed steps */
     size_t n;                /* parameter tensors */
-    osp_tensor **exp_avg;    /* m, owned, like each parameter */
-    osp_tensor **exp_avg_sq; /* v, owned */
+    osp_tensor **exp_avg;    /* m, owned, like each parameter; NULL where not held */
+    osp_tensor **exp_avg_sq; /* v, owned; NULL where not held */
 } osp_adamw;
 
 /* Zero moments shaped like params[0..n-1] (f32 host tensors). */
 osp_status osp_adamw_init(osp_adamw *o, const osp_adamw_hparams *h, size_t n,
                           osp_tensor *const *params);
+/* The same for the tensors i with held[i] only (a sharded optimizer,
+ * train/zero.h): the others have no moments and their steps leave them
+ * alone. held NULL: all. */
+osp_status osp_adamw_init_held(osp_adamw *o, const osp_adamw_hparams *h, size_t n,
+                               osp_tensor *const *params, const bool *held);
 void osp_adamw_free(osp_adamw *o);
 
-/* One step at learning rate lr (the schedule's value; h.lr is the base).
- * grads[i] like params[i]; a NULL gradient counts as zeros (the parameter
- * still decays, as torch does for a parameter whose .grad is set). */
+/* One step at learning rate lr (the schedule's value; h.lr is the base)
+ * of the tensors whose moments o holds. grads[i] like params[i]; a NULL
+ * gradient counts as zeros (the parameter still decays, as torch does for
+ * a parameter whose .grad is set). */
 osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *const *grads,
                           double lr);
 

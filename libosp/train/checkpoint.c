@@ -213,7 +213,8 @@ static osp_status write_model(const char *dir, const char *sub, const osp_checkp
 }
 
 osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, const osp_adamw *o,
-                                          const char *const *tensor_names)
+                                          const char *const *tensor_names,
+                                          const osp_moment_source *moments)
 {
     size_t n = 2 * o->n;
     char **names = calloc(n ? n : 1, sizeof *names);
@@ -223,10 +224,14 @@ osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, con
     for (size_t i = 0; !st && i < o->n; i++) {
         names[2 * i] = str_printf("%s%s", "exp_avg.", tensor_names[i]);
         names[2 * i + 1] = str_printf("%s%s", "exp_avg_sq.", tensor_names[i]);
-        ts[2 * i] = o->exp_avg[i];
-        ts[2 * i + 1] = o->exp_avg_sq[i];
+        bool held = o->exp_avg[i] != NULL;
+        ts[2 * i] = held ? o->exp_avg[i] : moments ? moments->like[i] : NULL;
+        ts[2 * i + 1] = held ? o->exp_avg_sq[i] : moments ? moments->like[i] : NULL;
         if (!names[2 * i] || !names[2 * i + 1])
             st = osp_error_code();
+        else if (!ts[2 * i])
+            st = osp_error(OSP_ERR_RUNTIME, "%s: no moments of %s to write", file,
+                           tensor_names[i]);
     }
     char vals[6][40];
     snprintf(vals[0], sizeof vals[0], "%" PRId64, o->step);
@@ -238,7 +243,9 @@ osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, con
     const char *meta[] = {"step", vals[0], "lr", vals[1], "beta1", vals[2], "beta2", vals[3],
                           "eps", vals[4], "weight_decay", vals[5], NULL};
     if (!st)
-        st = osp_safetensors_write(p, (int)n, (const char *const *)names, ts, meta);
+        st = osp_safetensors_write_fetched(p, (int)n, (const char *const *)names, ts, meta,
+                                           moments ? moments->fetch : NULL,
+                                           moments ? moments->ctx : NULL);
     for (size_t i = 0; names && i < n; i++)
         free(names[i]);
     free(names);
@@ -259,7 +266,8 @@ osp_status osp_train_run_save(osp_train_run *r, int64_t step, const osp_checkpoi
     if (!st && c->ema)
         st = write_model(tmp, "ema", c, c->ema);
     if (!st)
-        st = osp_checkpoint_write_optimizer(tmp, "optimizer.safetensors", c->opt, c->names);
+        st = osp_checkpoint_write_optimizer(tmp, "optimizer.safetensors", c->opt, c->names,
+                                            c->moments);
     if (!st && c->extra)
         st = c->extra(c->extra_ctx, tmp);
     if (!st)
@@ -412,6 +420,8 @@ osp_status osp_checkpoint_load_optimizer_file(const char *dir, const char *name,
         s = osp_error(OSP_ERR_DATA, "%s: metadata `step` missing or not a count", file);
     osp_pool_push();
     for (size_t i = 0; !s && i < opt->n; i++) {
+        if (!opt->exp_avg[i])
+            continue; /* another rank's */
         s = load_named(st, file, "exp_avg.", names[i], opt->exp_avg[i]);
         if (!s)
             s = load_named(st, file, "exp_avg_sq.", names[i], opt->exp_avg_sq[i]);

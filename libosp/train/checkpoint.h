@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/safetensors.h"
 #include "nn/params.h"
 #include "train/adamw.h"
 #include "train/ema.h"
@@ -42,12 +43,26 @@ osp_status osp_train_run_latest(const osp_train_run *r, int64_t *step);
 /* "RUN/checkpoint-<step>" (malloc'd; NULL + error when out of memory). */
 char *osp_train_run_checkpoint_dir(const osp_train_run *r, int64_t step);
 
+/* Where the moments a sharded optimizer does not hold come from: like[i]
+ * has the shape of parameter i's moments, fetch (safetensors.h) is called
+ * for the optimizer file's entries exp_avg.<name i> = 2i and
+ * exp_avg_sq.<name i> = 2i + 1 in that order. */
+typedef struct osp_moment_source {
+    osp_tensor *const *like;
+    osp_st_fetch fetch;
+    void *ctx;
+} osp_moment_source;
+
 typedef struct osp_checkpoint {
     const char *config_text; /* the model's config.json, verbatim */
     size_t config_len;
     const osp_params *model;  /* every tensor, in checkpoint order */
     const osp_adamw *opt;     /* state of the trainable tensors ... */
     const char *const *names; /* ... opt->n of them, by name */
+    /* NULL when opt holds every moment; else the moments it lacks (a
+     * sharded optimizer, train/zero.h) come from fetch as the file is
+     * written: see osp_checkpoint_write_optimizer */
+    const osp_moment_source *moments;
     const char *state_json;   /* train_state.json */
     /* NULL, or model->n tensors for ema/ (the EMA weights of the trained
      * tensors, the model's own for the rest) */
@@ -78,12 +93,14 @@ osp_status osp_train_run_prune(osp_train_run *r, int64_t keep);
 osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,
                                          const char *const *names);
 
-/* The same for DIR/FILE; and writing one (exp_avg.<name>, exp_avg_sq.<name>,
- * metadata step, lr, betas, eps, wd). */
+/* The same for DIR/FILE (the moments opt holds only); and writing one
+ * (exp_avg.<name>, exp_avg_sq.<name>, metadata step, lr, betas, eps, wd),
+ * the moments o lacks from `moments` (NULL when o holds them all). */
 osp_status osp_checkpoint_load_optimizer_file(const char *dir, const char *file, osp_adamw *opt,
                                               const char *const *names);
 osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, const osp_adamw *o,
-                                          const char *const *names);
+                                          const char *const *names,
+                                          const osp_moment_source *moments);
 
 /* Restores the EMA weights of `names` from DIR/ema/. */
 osp_status osp_checkpoint_load_ema(const char *dir, osp_ema *ema, const char *const *names);

@@ -28,6 +28,12 @@ osp_status osp_dist_mean_f64(const osp_dist *d, double *x, size_t n);
 bool osp_dist_any(const osp_dist *d, bool flag);
 /* Rank 0's values of x[0..n-1] on every rank. */
 osp_status osp_dist_bcast_i64(const osp_dist *d, int64_t *x, int n);
+/* Rank root's x[0..n-1] on every rank. */
+osp_status osp_dist_bcast_f32(const osp_dist *d, float *x, size_t n, int root);
+/* x[0..n-1] from this rank to rank `to`, and its receiving end (messages
+ * between two ranks arrive in the order they were sent). */
+osp_status osp_dist_send_f32(const osp_dist *d, const float *x, size_t n, int to);
+osp_status osp_dist_recv_f32(const osp_dist *d, float *x, size_t n, int from);
 /* Ends every rank with `code` (MPI_Abort), or returns when alone. */
 void osp_dist_abort(const osp_dist *d, int code);
 

@@ -19,6 +19,7 @@
 #include "train/dit_batch.h"
 #include "train/tape.h"
 #include "train/train_loop.h"
+#include "train/zero.h"
 
 typedef struct trainer {
     const osp_dit_train_opts *o;
@@ -35,6 +36,7 @@ typedef struct trainer {
     osp_dit_data data;
     osp_dit_params params;
     osp_adamw opt;
+    osp_zero zero; /* n 0: the optimizer holds every moment */
     osp_ema ema;
     osp_dit_sampler sampler;
     osp_diffusion sched;
@@ -204,8 +206,11 @@ static osp_status setup(trainer *tr, bool *busy)
     }
     if (!st)
         st = osp_dit_params_init(tr->model, &tr->params);
+    if (!st && o->shard_optimizer && tr->dist.size > 1)
+        st = osp_zero_init(&tr->zero, &tr->dist, tr->params.tensors, tr->params.n);
     if (!st)
-        st = osp_adamw_init(&tr->opt, &o->adamw, tr->params.n, tr->params.tensors);
+        st = osp_adamw_init_held(&tr->opt, &o->adamw, tr->params.n, tr->params.tensors,
+                                 tr->zero.n ? tr->zero.held : NULL);
     if (!st && ckpt)
         st = osp_checkpoint_load_optimizer(ckpt, &tr->opt, tr->params.names);
     if (!st && tr->ema_decay > 0)
@@ -231,6 +236,7 @@ static void teardown(trainer *tr)
     osp_dit_sampler_free(&tr->sampler);
     osp_dit_data_close(&tr->data);
     osp_adamw_free(&tr->opt);
+    osp_zero_free(&tr->zero);
     osp_ema_free(&tr->ema);
     if (tr->params.tensors)
         osp_dit_params_zero_grad(&tr->params);
@@ -299,6 +305,8 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
                                        (long long)step);
     free(grads);
     osp_dit_params_zero_grad(&tr->params);
+    if (!st && tr->zero.n)
+        st = osp_zero_share(&tr->zero);
     if (!st && tr->ema_decay > 0)
         osp_ema_update(&tr->ema, tr->params.tensors);
     s->seconds = osp_train_clock() - t0;
@@ -342,10 +350,11 @@ static osp_status save(void *ctx, int64_t step)
     trainer *tr = ctx;
     char *state = state_json(tr, step);
     osp_tensor **ema = tr->ema_decay > 0 ? ema_tensors(tr) : NULL;
+    osp_moment_source moments = osp_zero_moments(&tr->zero);
     osp_checkpoint c = {
         .config_text = tr->config, .config_len = tr->config_len,
         .model = osp_latte_params(tr->model), .opt = &tr->opt, .names = tr->params.names,
-        .state_json = state, .ema = ema,
+        .moments = tr->zero.n ? &moments : NULL, .state_json = state, .ema = ema,
     };
     osp_status st = state && (ema || tr->ema_decay == 0)
                         ? osp_train_save(&tr->run, step, &c, tr->o->keep)
@@ -353,6 +362,14 @@ static osp_status save(void *ctx, int64_t step)
     free(ema);
     free(state);
     return st;
+}
+
+/* The other ranks while rank 0 saves: their shares of the moments. */
+static osp_status serve(void *ctx, int64_t step)
+{
+    (void)step;
+    trainer *tr = ctx;
+    return tr->zero.n ? osp_zero_send_moments(&tr->zero, &tr->opt) : OSP_OK;
 }
 
 static osp_status step(void *ctx, int64_t step)
@@ -374,7 +391,8 @@ osp_status osp_dit_train(const osp_dit_train_opts *o, bool *busy)
     osp_train_loop loop = {
         .run = o->run, .dist = &tr.dist, .max_steps = o->max_steps,
         .checkpoint_every = o->checkpoint_every, .time_budget = o->time_budget,
-        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .ctx = &tr,
+        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .serve = serve,
+        .ctx = &tr,
     };
     osp_status st = setup(&tr, busy);
     if (!st && tr.start_step < o->max_steps)

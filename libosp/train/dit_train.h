@@ -42,6 +42,7 @@ typedef struct osp_dit_train_opts {
     int64_t checkpoint_every, keep; /* keep 0: all checkpoints */
     bool resume;             /* continue from the latest checkpoint, if any */
     bool checkpointing;      /* recompute each Latte layer in the backward */
+    bool shard_optimizer;    /* ZeRO-1 over the ranks (train/zero.h) */
     FILE *metrics;           /* one JSON object per step, or NULL */
     /* NULL, or the ranks of a data-parallel run: rank r takes micro-batch
      * k·R + r of the sample stream (batch = clips per rank), gradients and

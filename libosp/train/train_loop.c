@@ -146,8 +146,12 @@ osp_status osp_train_loop_run(const osp_train_loop *l)
         bool signalled = osp_dist_any(l->dist, l->stop && *l->stop);
         bool spent = l->time_budget > 0 && osp_train_clock() - l->started >= l->time_budget;
         bool stopping = signalled || osp_dist_any(l->dist, spent);
-        if (lead && (step % l->checkpoint_every == 0 || step == l->max_steps || stopping) &&
-            (st = l->save(l->ctx, step)))
+        bool due = step % l->checkpoint_every == 0 || step == l->max_steps || stopping;
+        if (due && lead)
+            st = l->save(l->ctx, step);
+        else if (due && l->serve)
+            st = l->serve(l->ctx, step);
+        if (st)
             break;
         if (stopping) {
             osp_log_info("stopping at step %lld (%s)", (long long)step,

@@ -57,6 +57,9 @@ typedef struct osp_train_loop {
     volatile sig_atomic_t *stop; /* set by a signal handler, or NULL */
     osp_status (*step)(void *ctx, int64_t step); /* runs (and logs) step `step`, 1-based */
     osp_status (*save)(void *ctx, int64_t step); /* rank 0 only */
+    /* NULL, or what the other ranks do meanwhile (send rank 0 their
+     * shards of the optimizer state) */
+    osp_status (*serve)(void *ctx, int64_t step);
     void *ctx;
 } osp_train_loop;
 

@@ -144,8 +144,8 @@ static osp_status check_shapes(const trainer *tr)
     return OSP_OK;
 }
 
-/* The VAE from the checkpoint, the init folder or a fresh config, and the
- * config text the checkpoints carry. */
+/* The VAE from the checkpoint, the init folder or a fresh config (random, or
+ * inflated from --init-2d), and the config text the checkpoints carry. */
 static osp_status load_vae(trainer *tr, const char *ckpt)
 {
     const osp_vae_train_opts *o = tr->o;
@@ -161,9 +161,11 @@ static osp_status load_vae(trainer *tr, const char *ckpt)
         tr->vae = osp_vae_load(dir, OSP_DEVICE_CPU);
     } else if (!st) {
         osp_config *conf = osp_config_parse(tr->config, tr->config_len, o->config);
-        tr->vae = conf ? osp_vae_init(conf, OSP_DEVICE_CPU,
-                                      osp_stream_seed(tr->seed, OSP_STREAM_VAE_INIT, 0))
-                       : NULL;
+        if (conf && o->init_2d)
+            tr->vae = osp_vae_init_2d(conf, o->init_2d);
+        else if (conf)
+            tr->vae = osp_vae_init(conf, OSP_DEVICE_CPU,
+                                   osp_stream_seed(tr->seed, OSP_STREAM_VAE_INIT, 0));
         osp_config_free(conf);
     }
     if (!st && !tr->vae)
@@ -223,6 +225,9 @@ static osp_status setup(trainer *tr, bool *busy)
     char *ckpt = NULL;
     if (!o->init == !o->config && !o->resume)
         return osp_error(OSP_ERR_USAGE, "give one of --init VAE and --config FILE");
+    if (o->init_2d && !o->config)
+        return osp_error(OSP_ERR_USAGE, "--init-2d needs -m CONFIG.json: the CausalVideoVAE "
+                         "to inflate the 2-D VAE into");
     if (o->perceptual_weight != 0 && !o->lpips)
         return osp_error(OSP_ERR_USAGE, "--lpips FILE is needed (the frozen VGG16 LPIPS of the "
                          "reference's loss), or a perceptual weight of 0");
@@ -367,7 +372,7 @@ static osp_status save_extra(void *ctx, const char *dir)
     osp_status st = file ? osp_patchgan_save(tr->disc, file) : osp_error_code();
     free(file);
     return st ? st : osp_checkpoint_write_optimizer(dir, DISC_OPT_FILE, &tr->opt_disc,
-                                                    tr->disc_names);
+                                                    tr->disc_names, NULL);
 }
 
 static osp_status save(void *ctx, int64_t step)

@@ -35,6 +35,9 @@
 typedef struct osp_vae_train_opts {
     const char *init;   /* VAE folder to start from, or NULL ... */
     const char *config; /* ... a config.json to train from scratch */
+    const char *init_2d; /* with config: a 2-D SD VAE (diffusers folder or
+                          * .safetensors) the VAE is tail-initialised from
+                          * (models/causalvae.h osp_vae_init_2d); NULL: random */
     const char *lpips;  /* VGG16 LPIPS weights; NULL only with perceptual_weight 0 */
     const char *data;   /* folder of videos (.avi, .mp4, .webm; recursive), or a list */
     const char *run;    /* run folder */

@@ -72,3 +72,23 @@ inflate() {
     assert_regex "$stderr" "already exists"
     [ -z "$(ls -A "$TMP/out")" ]
 }
+
+@test "osp-train vae --init-2d starts from the inflated VAE" {
+    mkdir "$TMP/clips"
+    "$TEST_BUILD/tests/tools/mkvideo" "$TMP/clips/a.avi" 5 32 32 default
+    inflate --init-2d "$DATA/model" --config "$DATA/config3d.json" -o "$TMP/vae"
+    # learning rate 0: the step leaves every weight where it started
+    "$BIN/osp-train" vae -q --threads 1 -m "$DATA/config3d.json" --init-2d "$DATA/model" \
+        --data "$TMP/clips" --run "$TMP/run" --frames 5 --size 32 --max-steps 1 --lr 0 \
+        --loss-weights 1e-6,0,0.5 > /dev/null
+    "$MKSTREAM" convert "$DATA/io.safetensors" "$TMP/image.msgpack" video
+    "$BIN/osp-encode" -q -m "$TMP/vae" --moments "$TMP/image.msgpack" -o "$TMP/a.msgpack"
+    "$BIN/osp-encode" -q -m "$TMP/run/checkpoint-1/model" --moments "$TMP/image.msgpack" \
+        -o "$TMP/b.msgpack"
+    cmp "$TMP/a.msgpack" "$TMP/b.msgpack"
+    # a model folder and --init-2d contradict each other
+    fails_with 2 "$BIN/osp-train" vae -m "$TMP/vae" --init-2d "$DATA/model" \
+        --data "$TMP/clips" --run "$TMP/run2" --frames 5 --size 32 --loss-weights 1e-6,0,0.5
+    [[ $stderr == *"--init-2d needs -m CONFIG.json"* ]]
+    [ ! -e "$TMP/run2/checkpoint-1" ]
+}

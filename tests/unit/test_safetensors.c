@@ -159,6 +159,50 @@ TEST(writer_rejects_bad_arguments)
     free(dir);
 }
 
+/* fetch for the test below: entry 1 comes from ctx (a tensor), the others
+ * stay; k is recorded to check the order. */
+typedef struct fetch_log {
+    osp_tensor *substitute;
+    int calls[4], n;
+} fetch_log;
+
+static osp_status substitute_entry_1(void *ctx, int k, osp_tensor **t)
+{
+    fetch_log *log = ctx;
+    log->calls[log->n++ & 3] = k;
+    if (k == 1)
+        *t = log->substitute;
+    return OSP_OK;
+}
+
+TEST(writer_takes_fetched_data)
+{
+    int64_t shape[2] = {3, 5}, other[2] = {5, 3};
+    osp_tensor *ts[3] = {random_tensor(OSP_F32, 2, shape), random_tensor(OSP_F32, 2, shape),
+                         random_tensor(OSP_F32, 2, shape)};
+    const char *names[3] = {"a", "b", "c"};
+    fetch_log log = {.substitute = random_tensor(OSP_F32, 2, shape)};
+    char *dir = test_tmpdir();
+    CHECK(osp_safetensors_write_fetched(test_path(dir, "f.safetensors"), 3, names, ts, NULL,
+                                        substitute_entry_1, &log) == OSP_OK);
+    CHECK(log.n == 3 && log.calls[0] == 0 && log.calls[1] == 1 && log.calls[2] == 2);
+    osp_safetensors *st = osp_safetensors_open(test_path(dir, "f.safetensors"));
+    CHECK(st != NULL);
+    const osp_tensor *want[3] = {ts[0], log.substitute, ts[2]};
+    for (int i = 0; st && i < 3; i++) {
+        osp_tensor *t = osp_safetensors_get(st, names[i]);
+        CHECK(t && memcmp(osp_data(t), osp_data(want[i]), osp_nbytes(t)) == 0);
+    }
+    osp_safetensors_close(st);
+    /* a fetched tensor of another shape is refused, and no file is left */
+    log = (fetch_log){.substitute = random_tensor(OSP_F32, 2, other)};
+    CHECK(osp_safetensors_write_fetched(test_path(dir, "g.safetensors"), 3, names, ts, NULL,
+                                        substitute_entry_1, &log) == OSP_ERR_RUNTIME);
+    CHECK(access(test_path(dir, "g.safetensors"), F_OK) != 0);
+    test_rmtree(dir);
+    free(dir);
+}
+
 TEST(misaligned_data_is_copied)
 {
     /* header of 13 bytes: the data region starts at an odd address */
@@ -381,6 +425,7 @@ int main(void)
     RUN(every_dtype_and_rank_round_trips);
     RUN(header_is_padded_to_8_bytes_with_spaces);
     RUN(writer_rejects_bad_arguments);
+    RUN(writer_takes_fetched_data);
     RUN(misaligned_data_is_copied);
     RUN(bad_offsets_and_sizes);
     RUN(overlapping_tensors);

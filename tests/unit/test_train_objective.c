@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "test.h"
 #include "train/adamw.h"
+#include "train/zero.h"
 #include "train/clip_transform.h"
 #include "train/diffusion.h"
 #include "train/ema.h"
@@ -278,6 +279,60 @@ TEST(clip_grad_norm_leaves_small_gradients)
     CHECK(osp_clip_grad_norm(&g, 1, 0.0) == norm); /* 0: off */
 }
 
+/* ---- sharded optimizer state (zero.h) ---- */
+
+/* Owners of tensors of these sizes over R ranks: runs in order, every rank
+ * within one largest tensor of its 1/R share, and AdamW state only where
+ * the rank owns. */
+TEST(zero_shard_plan)
+{
+    enum { N = 9 };
+    const int64_t sizes[N] = {7, 300, 1, 1, 64, 1000, 5, 250, 33};
+    osp_tensor *p[N];
+    int64_t total = 0, largest = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = test_random(1, &sizes[i], -1, 1);
+        total += sizes[i];
+        largest = sizes[i] > largest ? sizes[i] : largest;
+    }
+    for (int R = 1; R <= 5; R++) {
+        int64_t share[5] = {0};
+        int last = 0;
+        for (int r = 0; r < R; r++) {
+            osp_dist d = {.rank = r, .size = R};
+            osp_zero z;
+            CHECK(osp_zero_init(&z, &d, p, N) == OSP_OK);
+            osp_adamw opt;
+            osp_adamw_hparams h = osp_adamw_defaults();
+            CHECK(osp_adamw_init_held(&opt, &h, N, p, z.held) == OSP_OK);
+            for (int i = 0; i < N; i++) {
+                CHECK(z.owner[i] >= 0 && z.owner[i] < R);
+                CHECK(z.held[i] == (z.owner[i] == r));
+                CHECK((opt.exp_avg[i] != NULL) == z.held[i]);
+                CHECK((opt.exp_avg_sq[i] != NULL) == z.held[i]);
+                if (r == 0) {
+                    CHECK(z.owner[i] >= last); /* runs in order */
+                    last = z.owner[i];
+                    share[z.owner[i]] += sizes[i];
+                }
+            }
+            /* a step leaves the tensors of other owners alone */
+            osp_tensor *before[N], *g[N];
+            for (int i = 0; i < N; i++) {
+                before[i] = osp_tensor_clone(p[i]);
+                g[i] = test_random(1, &sizes[i], -1, 1);
+            }
+            CHECK(osp_adamw_step(&opt, p, g, 1e-2) == OSP_OK);
+            for (int i = 0; i < N; i++)
+                CHECK((test_max_abs_diff(p[i], before[i]) == 0) == !z.held[i]);
+            osp_adamw_free(&opt);
+            osp_zero_free(&z);
+        }
+        for (int r = 0; r < R; r++)
+            CHECK(llabs(share[r] - total / R) <= largest);
+    }
+}
+
 /* ---- EMA ---- */
 
 TEST(ema_update)
@@ -394,6 +449,7 @@ int main(void)
     RUN(adamw_noclip);
     RUN(adamw_clip);
     RUN(clip_grad_norm_leaves_small_gradients);
+    RUN(zero_shard_plan);
     RUN(ema_update);
     RUN(transform_fixture);
     RUN(transform_rejects_bad_video);

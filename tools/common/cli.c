@@ -41,9 +41,6 @@ static const cli_option common_options[] = {
     {0},
 };
 
-static const char exit_codes_line[] =
-    "Exit 0 ok, 1 fail, 2 usage, 3 bad data, 4 no memory, 5 I/O.";
-
 _Noreturn void cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -203,8 +200,9 @@ static void print_help(const cli_tool *tool, FILE *f)
             fprintf(f, " (%s%s%s)", o->choices, *o->s ? "; default " : "", *o->s ? *o->s : "");
         fputc('\n', f);
     }
-    fputs("Common options: -o/--output FILE, -q/--quiet, -v/--verbose, --device cpu|cuda,\n"
-          "  --threads N, -h/--help, --version\n", f);
+    fprintf(f, "Common options: -o/--output FILE, -q/--quiet, -v/--verbose, --device cpu|cuda,\n"
+               "  --threads N, -h/--help, --version  (exit status and more: %s(1))\n",
+            tool->name);
     if (tool->details)
         fprintf(f, "%s\n", tool->details);
     if (tool->example && !strchr(tool->example, '\n') && strlen(tool->example) <= 80 - 9) {
@@ -218,7 +216,6 @@ static void print_help(const cli_tool *tool, FILE *f)
         }
         fputc('\n', f);
     }
-    fprintf(f, "%s See %s(1).\n", exit_codes_line, tool->name);
 }
 
 /* ---- parsing ---- */
