@@ -206,9 +206,10 @@ static void load_tile(const wino_geom *g, const float *xc, const int64_t o[3], l
 }
 
 /* All LANES tiles of group `tg` at once, when they are consecutive along
- * one row of tiles (the common case): each of the 16 input rows they read
- * is fetched once into a zero-padded span, tile l's column x being
- * span[2l + x]. false (nothing loaded) otherwise. */
+ * one row of tiles (the common case): tile l's column x of each of the 16
+ * input rows they read is row[2l + x], read in place where the row's span
+ * lies inside the input, else from a zero-padded copy of the span. false
+ * (nothing loaded) otherwise. */
 static bool load_row_of_tiles(const wino_geom *g, const float *xc, const tile *tg,
                               lanes t[POINTS])
 {
@@ -224,18 +225,25 @@ static bool load_row_of_tiles(const wino_geom *g, const float *xc, const tile *t
     for (int z = 0; z < 4; z++)
         for (int y = 0; y < 4; y++) {
             int64_t zz = z0 + z, yy = y0 + y;
-            float span[SPAN] = {0};
+            float span[SPAN];
             bool row_in = zz >= 0 && zz < g->in[0] && yy >= 0 && yy < g->in[1];
-            const float *src = xc + zz * hw + yy * W + x0;
-            if (row_in && lo == 0 && hi == SPAN) /* a fixed size: inlined */
-                memcpy(span, src, sizeof span);
-            else if (row_in && lo < hi)
-                memcpy(span + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+            const float *src = xc + zz * hw + yy * W + x0, *from = src;
+            if (row_in && lo == 0 && hi == SPAN) {
+                /* wholly inside: read in place (a copy into span, read
+                 * back at other offsets, would stall on store forwarding),
+                 * and ask for the row's next groups early */
+                __builtin_prefetch(src + 2 * SPAN);
+            } else {
+                memset(span, 0, sizeof span);
+                if (row_in && lo < hi)
+                    memcpy(span + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                from = span;
+            }
             lanes *row = t + z * 16 + y * 4;
             for (int x = 0; x < 4; x++)
 #pragma omp simd
                 for (int l = 0; l < LANES; l++)
-                    row[x][l] = span[2 * l + x];
+                    row[x][l] = from[2 * l + x];
         }
     return true;
 }
