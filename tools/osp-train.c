@@ -60,6 +60,10 @@ static double opt_vae_lr = 1e-5;
     {.name = "resume", .kind = CLI_FLAG, .flag = &opt_resume,                               \
      .help = "continue from the run's latest checkpoint, if any"}
 
+#define SHARD_OPTION                                                                        \
+    {.name = "shard-optimizer", .kind = CLI_FLAG, .flag = &opt_shard_optimizer,             \
+     .help = "under mpirun: each rank keeps 1/N of AdamW's state"}
+
 static const cli_option dit_options[] = {
     {.name = "init", .short_name = 'm', .kind = CLI_STRING, .metavar = "DIR", .s = &opt_init,
      .help = "Latte folder to start from (config.json + weights)"},
@@ -88,8 +92,7 @@ static const cli_option dit_options[] = {
     CHECKPOINT_OPTIONS,
     {.name = "checkpointing", .kind = CLI_FLAG, .flag = &opt_checkpointing,
      .help = "recompute each layer in backward: less memory"},
-    {.name = "shard-optimizer", .kind = CLI_FLAG, .flag = &opt_shard_optimizer,
-     .help = "under mpirun: each rank keeps 1/N of AdamW's state"},
+    SHARD_OPTION,
     {0},
 };
 
@@ -157,6 +160,7 @@ static const cli_option vae_options[] = {
     {.name = "seed", .kind = CLI_INT, .metavar = "N", .min = 0, .max = 9007199254740991.0,
      .i = &opt_seed, .help = "seed of data order, windows, noise, init (default 0)"},
     CHECKPOINT_OPTIONS,
+    SHARD_OPTION,
     {0},
 };
 
@@ -195,7 +199,7 @@ static const cli_tool stages[] = {
         .name = "osp-train",
         .summary = "Train the CausalVideoVAE (vae) on videos: L1 + LPIPS + KL + PatchGAN.",
         .args = "vae",
-        .example = "osp-train vae -m vae0 --lpips vgg.safetensors --data clips/ --run runs/vae",
+        .example = "osp-train vae -m vae0 --lpips vgg.safetensors --data clips/ --run vae1",
         .options = vae_options,
         .min_args = 1,
         .max_args = 1,
@@ -340,6 +344,7 @@ static osp_status train_vae(FILE *metrics, const osp_dist *dist, bool *busy)
     o.checkpoint_every = opt_every;
     o.keep = opt_keep;
     o.resume = opt_resume;
+    o.shard_optimizer = opt_shard_optimizer;
     o.metrics = metrics;
     o.dist = dist;
     o.stop = &stop_requested;

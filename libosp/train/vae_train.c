@@ -56,6 +56,7 @@ typedef struct trainer {
     const char *const *disc_names;
     osp_lpips *lpips;
     osp_adamw opt, opt_disc;
+    osp_zero zero; /* n 0: opt holds every moment */
     osp_vae_data data;
     osp_epoch_order order;
     osp_vae_trainer batch_step; /* points into the above */
@@ -199,7 +200,11 @@ static osp_status init_optimizers(trainer *tr, const char *ckpt)
     osp_adamw_hparams hd = h;
     hd.lr = o->disc_lr;
     const osp_params *p = tr->vae_params;
-    osp_status st = osp_adamw_init(&tr->opt, &h, p->n, p->tensors);
+    osp_status st = o->shard_optimizer && tr->dist.size > 1
+                        ? osp_zero_init(&tr->zero, &tr->dist, p->tensors, p->n)
+                        : OSP_OK;
+    st = st ? st : osp_adamw_init_held(&tr->opt, &h, p->n, p->tensors,
+                                       tr->zero.n ? tr->zero.held : NULL);
     st = st ? st : osp_adamw_init(&tr->opt_disc, &hd, tr->n_disc, tr->disc_tensors);
     if (!st && ckpt)
         st = osp_checkpoint_load_optimizer(ckpt, &tr->opt, (const char *const *)p->names);
@@ -257,7 +262,8 @@ static osp_status setup(trainer *tr, bool *busy)
     tr->batch_step = (osp_vae_trainer){
         .vae = tr->vae, .vae_params = tr->vae_params, .disc = tr->disc,
         .disc_tensors = tr->disc_tensors, .n_disc = tr->n_disc, .lpips = tr->lpips,
-        .opt = &tr->opt, .opt_disc = &tr->opt_disc, .kl_weight = o->kl_weight,
+        .opt = &tr->opt, .opt_disc = &tr->opt_disc, .zero = tr->zero.n ? &tr->zero : NULL,
+        .kl_weight = o->kl_weight,
         .perceptual_weight = o->perceptual_weight, .disc_weight = o->disc_weight,
         .max_grad_norm = o->max_grad_norm, .disc_start = tr->disc_start, .dist = &tr->dist,
     };
@@ -270,6 +276,7 @@ static void teardown(trainer *tr)
     osp_vae_data_close(&tr->data);
     osp_adamw_free(&tr->opt);
     osp_adamw_free(&tr->opt_disc);
+    osp_zero_free(&tr->zero);
     if (tr->vae_params)
         osp_vae_trainer_set_grad(tr->vae_params->tensors, tr->vae_params->n, false);
     if (tr->disc)
@@ -379,14 +386,24 @@ static osp_status save(void *ctx, int64_t step)
 {
     trainer *tr = ctx;
     char *state = state_json(tr, step);
+    osp_moment_source moments = osp_zero_moments(&tr->zero);
     osp_checkpoint c = {
         .config_text = tr->config, .config_len = tr->config_len, .model = tr->vae_params,
         .opt = &tr->opt, .names = (const char *const *)tr->vae_params->names,
-        .state_json = state, .extra = save_extra, .extra_ctx = tr,
+        .moments = tr->zero.n ? &moments : NULL, .state_json = state, .extra = save_extra,
+        .extra_ctx = tr,
     };
     osp_status st = state ? osp_train_save(&tr->run, step, &c, tr->o->keep) : osp_error_code();
     free(state);
     return st;
+}
+
+/* The other ranks while rank 0 saves: their shares of the moments. */
+static osp_status serve(void *ctx, int64_t step)
+{
+    (void)step;
+    trainer *tr = ctx;
+    return tr->zero.n ? osp_zero_send_moments(&tr->zero, &tr->opt) : OSP_OK;
 }
 
 static osp_status step(void *ctx, int64_t step)
@@ -408,7 +425,8 @@ osp_status osp_vae_train(const osp_vae_train_opts *o, bool *busy)
     osp_train_loop loop = {
         .run = o->run, .dist = &tr.dist, .max_steps = o->max_steps,
         .checkpoint_every = o->checkpoint_every, .time_budget = o->time_budget,
-        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .ctx = &tr,
+        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .serve = serve,
+        .ctx = &tr,
     };
     osp_status st = setup(&tr, busy);
     if (!st && tr.start_step < o->max_steps)

@@ -51,6 +51,7 @@ typedef struct osp_vae_train_opts {
     uint64_t seed; /* < 2^53 */
     int64_t checkpoint_every, keep;
     bool resume;
+    bool shard_optimizer; /* ZeRO-1 of the VAE's AdamW state (train/zero.h) */
     FILE *metrics; /* one JSON object per step, or NULL */
     /* NULL, or the ranks of a data-parallel run: rank r takes batch
      * k·R + r, both models' gradients and the metrics are averaged; the

@@ -34,13 +34,15 @@ static double mean_value(osp_tensor *t)
     return m ? (double)osp_f32(osp_contiguous(m))[0] : NAN;
 }
 
-/* Averages each gradient over the ranks, clips, steps `opt`, clears. */
-static osp_status update(const osp_vae_trainer *t, osp_adamw *opt, osp_tensor *const *params,
-                         size_t n, double *norm)
+/* Averages each gradient over the ranks, clips, steps `opt` (and with
+ * `zero`, shares what each rank updated), clears. */
+static osp_status update(const osp_vae_trainer *t, osp_adamw *opt, const osp_zero *zero,
+                         osp_tensor *const *params, size_t n, double *norm)
 {
     osp_tensor **grads = NULL;
     osp_status st = osp_train_reduce_grads(t->dist, params, n, t->max_grad_norm, &grads, norm);
     st = st ? st : osp_adamw_step(opt, params, grads, opt->h.lr);
+    st = st || !zero ? st : osp_zero_share(zero);
     free(grads);
     for (size_t i = 0; i < n; i++)
         osp_zero_grad(params[i]);
@@ -68,7 +70,8 @@ static osp_status disc_step(osp_vae_trainer *t, int64_t k, osp_tensor *x, osp_te
     if (st)
         osp_tape_clear();
     osp_grad_set_enabled(was);
-    return st ? st : update(t, t->opt_disc, t->disc_tensors, t->n_disc, &s->disc_grad_norm);
+    return st ? st : update(t, t->opt_disc, NULL, t->disc_tensors, t->n_disc,
+                            &s->disc_grad_norm);
 }
 
 osp_status osp_vae_train_batch(osp_vae_trainer *t, int64_t k, osp_tensor *x, osp_tensor *eps,
@@ -95,7 +98,7 @@ osp_status osp_vae_train_batch(osp_vae_trainer *t, int64_t k, osp_tensor *x, osp
     const osp_params *p = t->vae_params;
     if (!st && !isfinite(terms.total))
         st = osp_error(OSP_ERR_RUNTIME, "step %lld: the loss is not finite", (long long)(k + 1));
-    st = st ? st : update(t, t->opt, p->tensors, p->n, &s->grad_norm);
+    st = st ? st : update(t, t->opt, t->zero, p->tensors, p->n, &s->grad_norm);
     st = st ? st : disc_step(t, k, x, xr, s);
     if (!st && osp_dist_mean_f64(t->dist, &s->loss, 8)) /* loss .. logits_fake */
         st = osp_error_code();

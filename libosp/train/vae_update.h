@@ -26,6 +26,7 @@
 #include "train/adamw.h"
 #include "train/dist.h"
 #include "train/patchgan.h"
+#include "train/zero.h"
 
 typedef struct osp_vae_trainer {
     osp_vae *vae;
@@ -35,6 +36,7 @@ typedef struct osp_vae_trainer {
     size_t n_disc;
     osp_lpips *lpips; /* VGG16; NULL: no perceptual term */
     osp_adamw *opt, *opt_disc; /* over vae_params and disc_tensors */
+    const osp_zero *zero;      /* NULL, or opt's moments sharded (train/zero.h) */
     double kl_weight, perceptual_weight, disc_weight, max_grad_norm;
     int64_t disc_start; /* in Lightning global steps, 2 per batch */
     const osp_dist *dist;

@@ -132,6 +132,29 @@ mean_of() {
     assert_output 2
 }
 
+@test "mpirun --shard-optimizer (ZeRO-1) trains and saves exactly what the unsharded run does" {
+    need_fixtures
+    command -v mpirun > /dev/null || skip "no mpirun"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    local r
+    for r in full shard; do
+        mpirun --oversubscribe -np 2 "$BIN/osp-train" vae -q --threads 1 -m "$VAE" \
+            --lpips "$LPIPS" --data "$CLIPS" --run "$TMP/$r" --frames 5 --size 32 --lr 1e-3 \
+            --max-steps 3 --checkpoint-every 2 --disc-start 2 \
+            $([ $r = shard ] && echo --shard-optimizer) > "$TMP/$r.jsonl"
+    done
+    local c f
+    for c in checkpoint-2 checkpoint-3; do
+        for f in model/diffusion_pytorch_model.safetensors optimizer.safetensors \
+            discriminator.safetensors optimizer_disc.safetensors train_state.json; do
+            cmp "$TMP/full/$c/$f" "$TMP/shard/$c/$f"
+        done
+    done
+    diff <(sed -E 's/, "samples_per_s".*//' "$TMP/full.jsonl") \
+        <(sed -E 's/, "samples_per_s".*//' "$TMP/shard.jsonl")
+}
+
 @test "a checkpoint is a VAE folder osp-encode and osp-decode load; it holds the discriminator" {
     need_fixtures
     train "$TMP/run" --max-steps 1 > /dev/null
