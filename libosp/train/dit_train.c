@@ -359,6 +359,7 @@ static osp_status save(void *ctx, int64_t step)
     osp_status st = state && (ema || tr->ema_decay == 0)
                         ? osp_train_save(&tr->run, step, &c, tr->o->keep)
                         : osp_error_code();
+    osp_zero_moments_done(&tr->zero);
     free(ema);
     free(state);
     return st;

@@ -394,6 +394,7 @@ static osp_status save(void *ctx, int64_t step)
         .extra_ctx = tr,
     };
     osp_status st = state ? osp_train_save(&tr->run, step, &c, tr->o->keep) : osp_error_code();
+    osp_zero_moments_done(&tr->zero);
     free(state);
     return st;
 }

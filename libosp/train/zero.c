@@ -31,7 +31,7 @@ void osp_zero_free(osp_zero *z)
 {
     free(z->owner);
     free(z->held);
-    osp_release(z->received);
+    osp_zero_moments_done(z);
     *z = (osp_zero){0};
 }
 
@@ -55,8 +55,7 @@ static osp_status fetch_moment(void *ctx, int k, osp_tensor **t)
         return osp_error(OSP_ERR_RUNTIME, "sharded optimizer: entry %d asked for, %d expected "
                                           "(the file order the ranks send in)", k, z->next);
     z->next = k + 1;
-    osp_release(z->received);
-    z->received = NULL;
+    osp_zero_moments_done(z);
     if (z->held[i])
         return OSP_OK;
     osp_tensor *r = osp_tensor_new(OSP_F32, (*t)->ndim, (*t)->shape, OSP_DEVICE_CPU);
@@ -70,6 +69,12 @@ osp_moment_source osp_zero_moments(osp_zero *z)
 {
     z->next = 0;
     return (osp_moment_source){.like = z->params, .fetch = fetch_moment, .ctx = z};
+}
+
+void osp_zero_moments_done(osp_zero *z)
+{
+    osp_release(z->received);
+    z->received = NULL;
 }
 
 osp_status osp_zero_send_moments(const osp_zero *z, const osp_adamw *opt)

@@ -43,8 +43,10 @@ void osp_zero_free(osp_zero *z);
 osp_status osp_zero_share(const osp_zero *z);
 
 /* Rank 0: the source of the moments it lacks, for osp_checkpoint.moments
- * (valid while z is). */
+ * (valid while z is); after the checkpoint, _done frees the last tensor
+ * received. */
 osp_moment_source osp_zero_moments(osp_zero *z);
+void osp_zero_moments_done(osp_zero *z);
 /* The other ranks, while rank 0 writes a checkpoint: the moments of opt
  * (initialised with z->held), in file order. */
 osp_status osp_zero_send_moments(const osp_zero *z, const osp_adamw *opt);
