@@ -91,4 +91,13 @@ inflate() {
         --data "$TMP/clips" --run "$TMP/run2" --frames 5 --size 32 --loss-weights 1e-6,0,0.5
     [[ $stderr == *"--init-2d needs -m CONFIG.json"* ]]
     [ ! -e "$TMP/run2/checkpoint-1" ]
+    # a missing 2-D VAE (I/O), and one whose widths disagree with the config
+    local args=(--data "$TMP/clips" --frames 5 --size 32 --loss-weights 1e-6,0,0.5)
+    fails_with 5 "$BIN/osp-train" vae -m "$DATA/config3d.json" --init-2d "$TMP/no-such" \
+        --run "$TMP/run3" "${args[@]}"
+    sed 's/"hidden_size": 32/"hidden_size": 64/' "$DATA/config3d.json" > "$TMP/wide.json"
+    fails_with 3 "$BIN/osp-train" vae -m "$TMP/wide.json" --init-2d "$DATA/model" \
+        --run "$TMP/run4" "${args[@]}"
+    [[ $stderr == *"tensor 'encoder.conv_in.weight' has shape [32, 3, 3, 3], expected"* ]]
+    [ "$(ls -A "$TMP/run3")" = lock ] && [ "$(ls -A "$TMP/run4")" = lock ]
 }
