@@ -53,6 +53,8 @@ static const char *const op_names[OSP_OP_COUNT] = {
     [OSP_OP_EMBEDDING_BACKWARD] = "embedding_backward",
     [OSP_OP_TIMESTEP_EMBEDDING] = "timestep_embedding",
     [OSP_OP_RANDN] = "randn",
+    [OSP_OP_ADAMW] = "adamw",
+    [OSP_OP_EMA] = "ema",
     [OSP_OP_CORRELATION] = "correlation",
     [OSP_OP_GRID_SAMPLE] = "grid_sample",
 };
@@ -157,6 +159,14 @@ static void poison(const osp_backend *b, osp_tensor *t)
     }
 }
 
+static bool is_input(const osp_node *n, const osp_tensor *t)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] && t && n->in[i]->storage == t->storage)
+            return true;
+    return false;
+}
+
 osp_status osp_dispatch(osp_node *n)
 {
     osp_device dev = n->out[0]->storage->device;
@@ -179,7 +189,8 @@ osp_status osp_dispatch(osp_node *n)
                          osp_op_name(n->op), b->name);
     if (poison_enabled())
         for (int i = 0; i < n->n_out; i++)
-            poison(b, n->out[i]);
+            if (!is_input(n, n->out[i])) /* an in-place update reads it */
+                poison(b, n->out[i]);
     if (!profile_enabled())
         return k(n);
     struct timespec t0, t1;

@@ -10,7 +10,9 @@
  *
  * Kernel contract: inputs are contiguous and, for float ops, in the
  * backend's compute dtype (f32 on the CPU); outputs are contiguous, freshly
- * allocated and must be fully written. Optional inputs are NULL.
+ * allocated and must be fully written. Optional inputs are NULL. The
+ * optimizer updates are the exception: their outputs are their first
+ * inputs, updated in place, and they are dispatched without the tape.
  *
  * The list (forward ops; "+bwd" = a *_BACKWARD op exists for the rule):
  *   elementwise  binary add/sub/mul/div with numpy broadcasting; unary exp,
@@ -31,6 +33,7 @@
  *   lookup       embedding gather (+bwd = scatter-add)
  *   embeddings   sinusoidal timestep embedding
  *   random       Philox normal fill (core/rng.h)
+ *   optimizer    AdamW and EMA updates, in place (train/adamw.h, ema.h)
  *   flow         PWC-Net cost-volume correlation, bilinear grid sampling
  *                (forward only: evaluation ops, refused by the tape) */
 #ifndef OSP_OP_H
@@ -97,6 +100,9 @@ typedef enum osp_op {
     OSP_OP_EMBEDDING_BACKWARD,  /* in: gy, ids   out: gtable [V,D] */
     OSP_OP_TIMESTEP_EMBEDDING,  /* in: t [B]   out: [B, dim] */
     OSP_OP_RANDN,               /* in: -   out: y ~ N(0,1), Philox (core/rng.h) */
+    /* optimizer updates, in place: out[i] is in[i] */
+    OSP_OP_ADAMW,               /* in: p, m, v, g? (NULL: zeros)   out: p, m, v */
+    OSP_OP_EMA,                 /* in: s, p   out: s <- s - w (s - p) */
     /* optical flow */
     OSP_OP_CORRELATION,         /* in: a, b [N,C,H,W]   out: [N,(2d+1)^2,H,W] */
     OSP_OP_GRID_SAMPLE,         /* in: x [N,C,H,W], grid [N,Ho,Wo,2]   out: [N,C,Ho,Wo] */
@@ -138,6 +144,13 @@ typedef struct osp_window {
     int64_t dilation[3]; /* conv only */
 } osp_window;
 
+/* One AdamW step's scalars for every element (train/adamw.h computes them
+ * in double): p <- p·decay + step_size·m' / (sqrt(v') / bc2_sqrt + eps),
+ * m' = lerp(m, g, w1), v' = b2·v + w2·g². */
+typedef struct osp_adamw_scalars {
+    float decay, w1, b2, w2, step_size, bc2_sqrt, eps;
+} osp_adamw_scalars;
+
 typedef struct osp_op_params {
     union {
         struct { osp_binary_kind kind; } binary;
@@ -174,6 +187,8 @@ typedef struct osp_op_params {
             float downscale_freq_shift, scale, max_period;
         } timestep;
         struct { uint64_t seed, offset; } randn;
+        osp_adamw_scalars adamw;
+        struct { float weight; } ema;
         struct {
             osp_tensor *(*fn)(const void *ctx, osp_tensor *const *in);
             const void *ctx;

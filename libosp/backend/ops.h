@@ -117,6 +117,17 @@ osp_tensor *osp_embedding(osp_tensor *table, osp_tensor *ids);
 osp_tensor *osp_timestep_embedding(osp_tensor *t, int dim, bool flip_sin_to_cos,
                                    float downscale_freq_shift, float scale, float max_period);
 
+/* ---- in-place updates (ops_optim.c): contiguous f32 tensors on one
+ * device, updated where they lie; never recorded on the tape. ---- */
+/* One AdamW step of p with moments m, v and gradient g (NULL: zeros). */
+osp_status osp_adamw_inplace(osp_tensor *p, osp_tensor *m, osp_tensor *v, osp_tensor *g,
+                             const osp_adamw_scalars *c);
+/* shadow <- shadow - weight·(shadow - p): an exponential moving average. */
+osp_status osp_ema_inplace(osp_tensor *shadow, osp_tensor *p, float weight);
+/* src (any device, any strides) into dst (contiguous, same shape and
+ * dtype, any device). */
+osp_status osp_copy_into(osp_tensor *dst, osp_tensor *src);
+
 /* ---- optical flow (ops_flow.c). Forward only: evaluation ops, so the tape
  * refuses them when an input requires grad. ---- */
 /* PWC-Net cost volume: a, b [N, C, H, W] -> [N, (2d+1)^2, H, W] with

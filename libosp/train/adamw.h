@@ -1,6 +1,6 @@
 /* adamw.h — torch.optim.AdamW (PyTorch 2.1, single-tensor path) and
- * torch.nn.utils.clip_grad_norm_, on float32 host tensors
- * (spec/training.md §2.5). Per parameter tensor, step k = 1, 2, ...:
+ * torch.nn.utils.clip_grad_norm_, on float32 tensors of any device, through
+ * the op table's in-place AdamW update (spec/training.md §2.5). Per parameter tensor, step k = 1, 2, ...:
  *   p ← p·(1 − lr·wd);  m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²
  *   p ← p − lr/(1 − β1^k) · m / (√v / √(1 − β2^k) + eps)
  * with the scalars computed in double and applied in float32 in the
@@ -45,9 +45,10 @@ void osp_adamw_free(osp_adamw *o);
 osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *const *grads,
                           double lr);
 
-/* clip_grad_norm_: returns the global L2 norm of the gradients before
- * clipping and, when max_norm > 0 and the norm exceeds it, scales every
- * gradient by max_norm / (norm + 1e-6). NULL gradients are skipped. */
-double osp_clip_grad_norm(osp_tensor *const *grads, size_t n, double max_norm);
+/* clip_grad_norm_: *norm = the global L2 norm of the gradients before
+ * clipping and, when max_norm > 0 and the norm exceeds it, every gradient
+ * is scaled by max_norm / (norm + 1e-6). NULL gradients are skipped. */
+osp_status osp_clip_grad_norm(osp_tensor *const *grads, size_t n, double max_norm,
+                              double *norm);
 
 #endif

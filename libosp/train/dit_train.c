@@ -308,7 +308,7 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
     if (!st && tr->zero.n)
         st = osp_zero_share(&tr->zero);
     if (!st && tr->ema_decay > 0)
-        osp_ema_update(&tr->ema, tr->params.tensors);
+        st = osp_ema_update(&tr->ema, tr->params.tensors);
     s->seconds = osp_train_clock() - t0;
     return st;
 }

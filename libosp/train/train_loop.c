@@ -108,7 +108,9 @@ osp_status osp_train_reduce_grads(const osp_dist *dist, osp_tensor *const *param
         if (!st && g[i])
             st = osp_dist_mean_f32(dist, osp_f32(g[i]), (size_t)osp_numel(g[i]));
     }
-    *norm = st ? NAN : osp_clip_grad_norm(g, n, max_norm);
+    *norm = NAN;
+    if (!st)
+        st = osp_clip_grad_norm(g, n, max_norm, norm);
     if (st) {
         free(g);
         g = NULL;

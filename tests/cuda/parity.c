@@ -20,6 +20,7 @@
 #include "test.h"
 #include "train/tape.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -470,6 +471,58 @@ static void misc_cases(void)
              rnd(SHAPE(2, 7, 8, 2), -1.2f, 1.2f));
 }
 
+/* ---- in-place optimizer updates: same operation order, IEEE-rounded
+ * square root and division on both sides, so bit for bit ---- */
+
+/* Runs fn on host copies and on target copies of the state, then compares
+ * every updated tensor bit for bit. */
+typedef osp_status (*update_fn)(osp_tensor **state);
+static void check_update(const char *name, update_fn fn, int n, osp_tensor **state)
+{
+    osp_pool_push();
+    osp_error_clear();
+    osp_tensor *host[MAX_IN], *dev[MAX_IN];
+    for (int i = 0; i < n; i++) {
+        host[i] = state[i] ? osp_tensor_clone(state[i]) : NULL;
+        dev[i] = state[i] ? to_target(state[i]) : NULL;
+    }
+    bool ok = fn(host) == OSP_OK && fn(dev) == OSP_OK;
+    for (int i = 0; ok && i < n; i++)
+        ok = !state[i] || same_bits(dev[i], host[i]);
+    osp_pool_pop();
+    report(name, ok);
+}
+
+static osp_adamw_scalars adamw_c;
+static osp_status u_adamw(osp_tensor **s) { return osp_adamw_inplace(s[0], s[1], s[2], s[3], &adamw_c); }
+static osp_status u_ema(osp_tensor **s) { return osp_ema_inplace(s[0], s[1], 0.0625f); }
+
+static void optim_cases(void)
+{
+    osp_pool_push();
+    int64_t shape[2] = {37, 1029}; /* not a multiple of any block */
+    osp_tensor *p = rnd(2, shape, -1, 1), *m = rnd(2, shape, -0.1f, 0.1f);
+    osp_tensor *v = rnd(2, shape, 0, 0.01f), *g = rnd(2, shape, -0.5f, 0.5f);
+    /* step 3 of lr 1e-3, wd 1e-2; betas 0.9/0.999, then 0.3 (lerp's other formula) */
+    const double lr = 1e-3, b2 = 0.999, bc2 = 1 - b2 * b2 * b2;
+    for (int variant = 0; variant < 3; variant++) {
+        double b1 = variant == 1 ? 0.3 : 0.9, bc1 = 1 - b1 * b1 * b1;
+        adamw_c = (osp_adamw_scalars){
+            .decay = (float)(1 - lr * 1e-2), .w1 = (float)(1 - b1), .b2 = (float)b2,
+            .w2 = (float)(1 - b2), .step_size = (float)(-lr / bc1), .bc2_sqrt = (float)sqrt(bc2),
+            .eps = 1e-8f,
+        };
+        osp_tensor *state[] = {p, m, v, variant == 2 ? NULL : g};
+        check_update(variant == 0   ? "adamw in place, bit-identical"
+                     : variant == 1 ? "adamw in place, beta1 0.3 (the other lerp form)"
+                                    : "adamw in place, no gradient (zeros)",
+                     u_adamw, 4, state);
+    }
+    osp_tensor *ema_state[] = {p, rnd(2, shape, -1, 1)};
+    check_update("ema in place, bit-identical", u_ema, 2, ema_state);
+    osp_pool_pop();
+}
+
 int main(void)
 {
     const char *self = getenv("OSP_PARITY_SELFTEST");
@@ -497,6 +550,7 @@ int main(void)
     conv_cases();
     norm_attention_cases();
     misc_cases();
+    optim_cases();
     osp_pool_pop();
     osp_cuda_memory mem = osp_cuda_memory_stats();
     printf("# device memory: peak %zu bytes, %zu in use at exit, %zu cached\n", mem.peak,

@@ -44,6 +44,8 @@ static const osp_backend cpu_backend = {
         [OSP_OP_EMBEDDING_BACKWARD] = cpu_embedding_backward,
         [OSP_OP_TIMESTEP_EMBEDDING] = cpu_timestep_embedding,
         [OSP_OP_RANDN] = cpu_randn,
+        [OSP_OP_ADAMW] = cpu_adamw,
+        [OSP_OP_EMA] = cpu_ema,
         [OSP_OP_CORRELATION] = cpu_correlation,
         [OSP_OP_GRID_SAMPLE] = cpu_grid_sample,
     },

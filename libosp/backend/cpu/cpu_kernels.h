@@ -42,6 +42,8 @@ osp_status cpu_embedding_backward(const osp_node *n);
 osp_status cpu_timestep_embedding(const osp_node *n);
 /* cpu_random.c */
 osp_status cpu_randn(const osp_node *n);
+osp_status cpu_adamw(const osp_node *n);
+osp_status cpu_ema(const osp_node *n);
 
 /* cpu_conv.c */
 osp_status cpu_conv(const osp_node *n);

@@ -48,6 +48,8 @@ static const osp_backend cuda_backend = {
         [OSP_OP_EMBEDDING_BACKWARD] = cuda_embedding_backward,
         [OSP_OP_TIMESTEP_EMBEDDING] = cuda_timestep_embedding,
         [OSP_OP_RANDN] = cuda_randn,
+        [OSP_OP_ADAMW] = cuda_adamw,
+        [OSP_OP_EMA] = cuda_ema,
         [OSP_OP_CORRELATION] = cuda_correlation,
         [OSP_OP_GRID_SAMPLE] = cuda_grid_sample,
     },

@@ -55,6 +55,9 @@ osp_status cuda_avg_pool(const osp_node *n);
 osp_status cuda_avg_pool_backward(const osp_node *n);
 osp_status cuda_max_pool(const osp_node *n);
 osp_status cuda_max_pool_backward(const osp_node *n);
+/* kernels/optim.cu */
+osp_status cuda_adamw(const osp_node *n);
+osp_status cuda_ema(const osp_node *n);
 /* kernels/embed.cu */
 osp_status cuda_embedding(const osp_node *n);
 osp_status cuda_embedding_backward(const osp_node *n);
