@@ -288,7 +288,7 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static osp_status train_dit(FILE *metrics, const osp_dist *dist, bool *busy)
+static osp_status train_dit(FILE *metrics, const osp_dist *dist, osp_device device, bool *busy)
 {
     osp_adamw_hparams h = osp_adamw_defaults();
     h.lr = opt_lr;
@@ -299,7 +299,7 @@ static osp_status train_dit(FILE *metrics, const osp_dist *dist, bool *busy)
         .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip,
         .ema = opt_ema, .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
         .keep = opt_keep, .resume = opt_resume, .checkpointing = opt_checkpointing,
-        .shard_optimizer = opt_shard_optimizer,
+        .shard_optimizer = opt_shard_optimizer, .device = device,
         .metrics = metrics, .stop = &stop_requested, .dist = dist,
     };
     return osp_dit_train(&o, busy);
@@ -376,8 +376,8 @@ int main(int argc, char **argv)
                         "and `vae`", common.argv[0]);
     if (!opt_data || !opt_run)
         cli_usage_error("%s needs --data PATH and --run DIR (see --help)", common.argv[0]);
-    if (common.device != OSP_DEVICE_CPU)
-        osp_log_warn("the trainer runs on the CPU in this version");
+    if (vae && common.device != OSP_DEVICE_CPU)
+        osp_log_warn("osp-train vae runs on the CPU in this version");
     FILE *metrics = dist.rank > 0 ? NULL : stdout;
     if (metrics && common.output && !(metrics = fopen(common.output, "a"))) {
         osp_log_error("%s: cannot open for appending", common.output);
@@ -388,7 +388,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     bool busy = false;
-    osp_status st = vae ? train_vae(metrics, &dist, &busy) : train_dit(metrics, &dist, &busy);
+    osp_status st = vae ? train_vae(metrics, &dist, &busy) : train_dit(metrics, &dist, common.device, &busy);
     bool to_file = metrics && metrics != stdout;
     int closed = to_file ? fclose(metrics) : fflush(stdout);
     if (closed != 0 && !st)

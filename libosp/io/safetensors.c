@@ -446,14 +446,17 @@ static int cmp_str(const void *a, const void *b)
 }
 
 static osp_status check_write_args(const char *path, int n, const char *const *names,
-                                   osp_tensor *const *tensors, const char *const *metadata)
+                                   osp_tensor *const *tensors, const char *const *metadata,
+                                   bool fetched)
 {
     if (n < 0 || (n > 0 && (!names || !tensors)))
         return osp_error(OSP_ERR_RUNTIME, "%s: invalid tensor list", path);
     for (int i = 0; i < n; i++) {
         if (!names[i] || !*names[i] || strcmp(names[i], "__metadata__") == 0)
             return osp_error(OSP_ERR_RUNTIME, "%s: tensor %d has an invalid name", path, i);
-        if (!tensors[i] || !tensors[i]->storage || tensors[i]->storage->device != OSP_DEVICE_CPU)
+        /* with a fetch, the data comes from it: the list only describes */
+        if (!tensors[i] || !tensors[i]->storage ||
+            (!fetched && tensors[i]->storage->device != OSP_DEVICE_CPU))
             return osp_error(OSP_ERR_RUNTIME, "%s: tensor '%s' is not a host tensor", path,
                              names[i]);
     }
@@ -558,7 +561,7 @@ osp_status osp_safetensors_write_fetched(const char *path, int n, const char *co
                                          const char *const *metadata, osp_st_fetch fetch,
                                          void *ctx)
 {
-    osp_status s = check_write_args(path, n, names, tensors, metadata);
+    osp_status s = check_write_args(path, n, names, tensors, metadata, fetch != NULL);
     if (s != OSP_OK)
         return s;
     int *order = write_order(n, tensors);

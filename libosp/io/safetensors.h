@@ -54,9 +54,10 @@ osp_status osp_safetensors_write(const char *path, int n, const char *const *nam
 
 /* The same, for data that arrives while the file is written (a sharded
  * optimizer's moments, received from their ranks one at a time): tensors
- * describe the entries (name, dtype, shape) and, before writing entry k
- * (in the write order above), fetch(ctx, k, &t) may replace t = tensors[k]
- * by a tensor of the same dtype and shape, valid until the next call. */
+ * describe the entries (name, dtype, shape; any device) and, before
+ * writing entry k (in the write order above), fetch(ctx, k, &t) may
+ * replace t = tensors[k] by a tensor of the same dtype and shape, valid
+ * until the next call; the tensor written must be a host one. */
 typedef osp_status (*osp_st_fetch)(void *ctx, int k, osp_tensor **t);
 osp_status osp_safetensors_write_fetched(const char *path, int n, const char *const *names,
                                          osp_tensor *const *tensors,

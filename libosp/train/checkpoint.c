@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/ops.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 
@@ -190,6 +191,41 @@ static osp_status write_text(const char *dir, const char *name, const char *text
     return st;
 }
 
+/* The writer's data source for tensors of any device: entry k as the
+ * inner source hands it (or as listed), copied to the host one entry at a
+ * time when it lives on a device. */
+typedef struct host_source {
+    osp_st_fetch inner;
+    void *ctx;
+    osp_tensor *copy; /* the last entry's host copy */
+} host_source;
+
+static osp_status fetch_to_host(void *ctx, int k, osp_tensor **t)
+{
+    host_source *h = ctx;
+    osp_release(h->copy);
+    h->copy = NULL;
+    if (h->inner && h->inner(h->ctx, k, t))
+        return osp_error_code();
+    if ((*t)->storage->device == OSP_DEVICE_CPU)
+        return OSP_OK;
+    if (!(h->copy = osp_pool_take(osp_to_device(*t, OSP_DEVICE_CPU))))
+        return osp_error_code();
+    *t = h->copy;
+    return OSP_OK;
+}
+
+/* osp_safetensors_write_fetched for tensors of any device. */
+static osp_status write_tensors(const char *path, int n, const char *const *names,
+                                osp_tensor *const *tensors, const char *const *meta,
+                                osp_st_fetch inner, void *ctx)
+{
+    host_source h = {.inner = inner, .ctx = ctx};
+    osp_status st = osp_safetensors_write_fetched(path, n, names, tensors, meta, fetch_to_host, &h);
+    osp_release(h.copy);
+    return st;
+}
+
 /* DIR/SUB/: config.json and diffusion_pytorch_model.safetensors. */
 static osp_status write_model(const char *dir, const char *sub, const osp_checkpoint *c,
                               osp_tensor *const *tensors)
@@ -203,8 +239,8 @@ static osp_status write_model(const char *dir, const char *sub, const osp_checkp
     if (!st)
         st = write_text(folder, "config.json", c->config_text, c->config_len);
     if (!st)
-        st = osp_safetensors_write(p, (int)c->model->n, (const char *const *)c->model->names,
-                                   tensors, meta);
+        st = write_tensors(p, (int)c->model->n, (const char *const *)c->model->names, tensors,
+                           meta, NULL, NULL);
     if (!st)
         st = sync_dir(folder);
     free(p);
@@ -243,9 +279,8 @@ osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, con
     const char *meta[] = {"step", vals[0], "lr", vals[1], "beta1", vals[2], "beta2", vals[3],
                           "eps", vals[4], "weight_decay", vals[5], NULL};
     if (!st)
-        st = osp_safetensors_write_fetched(p, (int)n, (const char *const *)names, ts, meta,
-                                           moments ? moments->fetch : NULL,
-                                           moments ? moments->ctx : NULL);
+        st = write_tensors(p, (int)n, (const char *const *)names, ts, meta,
+                           moments ? moments->fetch : NULL, moments ? moments->ctx : NULL);
     for (size_t i = 0; names && i < n; i++)
         free(names[i]);
     free(names);
@@ -398,7 +433,7 @@ static osp_status load_named(osp_safetensors *st, const char *file, const char *
                          osp_shape_str(dst, buf, sizeof buf));
     }
     osp_tensor *t = osp_safetensors_get(st, key);
-    return t ? osp_tensor_copy_into(dst, t) : osp_error_code();
+    return t ? osp_copy_into(dst, t) : osp_error_code();
 }
 
 osp_status osp_checkpoint_load_optimizer(const char *dir, osp_adamw *opt,

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "core/tensor.h"
 
 typedef struct osp_dist {
     int rank, size;
@@ -22,18 +22,20 @@ osp_status osp_dist_init(osp_dist *d, int *argc, char ***argv);
 void osp_dist_finalize(osp_dist *d);
 
 /* x ← the mean of x over the ranks. */
-osp_status osp_dist_mean_f32(const osp_dist *d, float *x, size_t n);
 osp_status osp_dist_mean_f64(const osp_dist *d, double *x, size_t n);
 /* true when flag is set on any rank. */
 bool osp_dist_any(const osp_dist *d, bool flag);
 /* Rank 0's values of x[0..n-1] on every rank. */
 osp_status osp_dist_bcast_i64(const osp_dist *d, int64_t *x, int n);
-/* Rank root's x[0..n-1] on every rank. */
-osp_status osp_dist_bcast_f32(const osp_dist *d, float *x, size_t n, int root);
-/* x[0..n-1] from this rank to rank `to`, and its receiving end (messages
- * between two ranks arrive in the order they were sent). */
-osp_status osp_dist_send_f32(const osp_dist *d, const float *x, size_t n, int to);
-osp_status osp_dist_recv_f32(const osp_dist *d, float *x, size_t n, int from);
+
+/* On contiguous float32 tensors of any device (a device tensor's data
+ * travels through a host copy): t ← its mean over the ranks; rank root's
+ * t on every rank; t from this rank to rank `to`, and its receiving end
+ * (messages between two ranks arrive in the order they were sent). */
+osp_status osp_dist_mean(const osp_dist *d, osp_tensor *t);
+osp_status osp_dist_bcast(const osp_dist *d, osp_tensor *t, int root);
+osp_status osp_dist_send(const osp_dist *d, osp_tensor *t, int to);
+osp_status osp_dist_recv(const osp_dist *d, osp_tensor *t, int from);
 /* Ends every rank with `code` (MPI_Abort), or returns when alone. */
 void osp_dist_abort(const osp_dist *d, int code);
 

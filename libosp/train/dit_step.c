@@ -65,8 +65,11 @@ osp_status osp_dit_micro_step(osp_latte *m, const osp_diffusion *d, const osp_di
                               double grad_scale, osp_diffusion_terms *terms)
 {
     osp_pool_push();
-    osp_tensor *x_t = osp_diffusion_q_sample(d, b->x0, b->noise, b->t);
-    osp_tensor *out = osp_dit_forward(m, x_t, b->t, b->context, b->mask, b->n_img);
+    /* the batch is made on the host; the model runs where its weights are */
+    osp_device dev = osp_latte_params(m)->tensors[0]->storage->device;
+    osp_tensor *x_t = osp_to_device(osp_diffusion_q_sample(d, b->x0, b->noise, b->t), dev);
+    osp_tensor *out = osp_dit_forward(m, x_t, b->t, osp_to_device(b->context, dev), b->mask,
+                                      b->n_img);
     osp_tensor *host = out ? osp_to_device(out, OSP_DEVICE_CPU) : NULL;
     osp_tensor *grad = host ? osp_tensor_new(OSP_F32, host->ndim, host->shape, OSP_DEVICE_CPU)
                             : NULL;

@@ -195,7 +195,7 @@ static osp_status setup(trainer *tr, bool *busy)
     if (!st && !tr->config && !(tr->config = cfg ? read_text(cfg, &tr->config_len) : NULL))
         st = osp_error_code();
     free(cfg);
-    if (!st && !(tr->model = osp_latte_load(tr->model_dir, OSP_DEVICE_CPU, false)))
+    if (!st && !(tr->model = osp_latte_load(tr->model_dir, o->device, false)))
         st = osp_error_code();
     if (!st)
         osp_latte_set_checkpointing(tr->model, o->checkpointing);

@@ -43,6 +43,9 @@ typedef struct osp_dit_train_opts {
     bool resume;             /* continue from the latest checkpoint, if any */
     bool checkpointing;      /* recompute each Latte layer in the backward */
     bool shard_optimizer;    /* ZeRO-1 over the ranks (train/zero.h) */
+    /* where the weights, gradients and optimizer state live and the
+     * steps run; batches are assembled on the host and moved there */
+    osp_device device;
     FILE *metrics;           /* one JSON object per step, or NULL */
     /* NULL, or the ranks of a data-parallel run: rank r takes micro-batch
      * k·R + r of the sample stream (batch = clips per rank), gradients and

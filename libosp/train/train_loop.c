@@ -106,7 +106,7 @@ osp_status osp_train_reduce_grads(const osp_dist *dist, osp_tensor *const *param
     for (size_t i = 0; i < n; i++) {
         g[i] = params[i]->grad;
         if (!st && g[i])
-            st = osp_dist_mean_f32(dist, osp_f32(g[i]), (size_t)osp_numel(g[i]));
+            st = osp_dist_mean(dist, g[i]);
     }
     *norm = NAN;
     if (!st)

@@ -38,8 +38,7 @@ void osp_zero_free(osp_zero *z)
 osp_status osp_zero_share(const osp_zero *z)
 {
     for (size_t i = 0; i < z->n; i++)
-        if (osp_dist_bcast_f32(z->dist, osp_f32(z->params[i]), (size_t)osp_numel(z->params[i]),
-                               z->owner[i]))
+        if (osp_dist_bcast(z->dist, z->params[i], z->owner[i]))
             return osp_error_code();
     return OSP_OK;
 }
@@ -62,7 +61,7 @@ static osp_status fetch_moment(void *ctx, int k, osp_tensor **t)
     if (!(z->received = osp_pool_take(r)))
         return osp_error_code();
     *t = r;
-    return osp_dist_recv_f32(z->dist, osp_f32(r), (size_t)osp_numel(r), z->owner[i]);
+    return osp_dist_recv(z->dist, r, z->owner[i]);
 }
 
 osp_moment_source osp_zero_moments(osp_zero *z)
@@ -82,9 +81,8 @@ osp_status osp_zero_send_moments(const osp_zero *z, const osp_adamw *opt)
     for (size_t i = 0; i < z->n; i++) {
         if (!z->held[i])
             continue;
-        size_t count = (size_t)osp_numel(z->params[i]);
-        if (osp_dist_send_f32(z->dist, osp_f32(opt->exp_avg[i]), count, 0) ||
-            osp_dist_send_f32(z->dist, osp_f32(opt->exp_avg_sq[i]), count, 0))
+        if (osp_dist_send(z->dist, opt->exp_avg[i], 0) ||
+            osp_dist_send(z->dist, opt->exp_avg_sq[i], 0))
             return osp_error_code();
     }
     return OSP_OK;

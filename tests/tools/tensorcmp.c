@@ -9,7 +9,13 @@
  *
  * Passes (exit 0) when max |got - SCALE*want| <= TOL * max(1, max |SCALE*want|);
  * prints the error either way; exit 1 on a mismatch, 2 on bad arguments or
- * unreadable inputs. */
+ * unreadable inputs.
+ *
+ *   tensorcmp --files GOT.safetensors WANT.safetensors TOL
+ *
+ * compares two whole files (two devices' training checkpoints): the same
+ * names and shapes, and ||got - want|| / ||want|| <= TOL over all tensors
+ * together; prints that error and the tensor with the largest one. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +84,74 @@ static int compare(char **argv, double tol, double scale, osp_safetensors *st)
     return err <= tol * bound ? 0 : 1;
 }
 
+/* Σ (g - w)², Σ w² of one pair. */
+static void sums(const osp_tensor *got, const osp_tensor *want, double *diff2, double *want2)
+{
+    const float *g = osp_f32(got), *w = osp_f32(want);
+    *diff2 = *want2 = 0;
+    for (int64_t i = 0; i < osp_numel(want); i++) {
+        double d = (double)g[i] - w[i];
+        *diff2 += d * d;
+        *want2 += (double)w[i] * w[i];
+    }
+}
+
+static int compare_files(const char *got_path, const char *want_path, double tol)
+{
+    osp_safetensors *a = osp_safetensors_open(got_path), *b = osp_safetensors_open(want_path);
+    int rc = a && b ? 0 : 2;
+    if (rc)
+        fprintf(stderr, "tensorcmp: %s\n", osp_error_message());
+    if (!rc && osp_safetensors_count(a) != osp_safetensors_count(b)) {
+        fprintf(stderr, "tensorcmp: %zu tensors against %zu\n", osp_safetensors_count(a),
+                osp_safetensors_count(b));
+        rc = 1;
+    }
+    double diff2 = 0, want2 = 0, worst = -1;
+    const char *worst_name = "";
+    for (size_t i = 0; !rc && i < osp_safetensors_count(b); i++) {
+        const char *name = osp_safetensors_entry(b, i)->name;
+        osp_tensor *w = osp_tensor_to_dtype(osp_safetensors_get(b, name), OSP_F32);
+        osp_tensor *g = osp_safetensors_find(a, name)
+                            ? osp_tensor_to_dtype(osp_safetensors_get(a, name), OSP_F32)
+                            : NULL;
+        if (!g || !w || !osp_same_shape(g, w)) {
+            fprintf(stderr, "tensorcmp: %s missing or shaped differently\n", name);
+            rc = 1;
+            break;
+        }
+        double d2, w2;
+        sums(g, w, &d2, &w2);
+        diff2 += d2;
+        want2 += w2;
+        double rel = w2 > 0 ? sqrt(d2 / w2) : sqrt(d2);
+        if (rel > worst || rel != rel) {
+            worst = rel;
+            worst_name = name;
+        }
+    }
+    if (!rc) {
+        double err = want2 > 0 ? sqrt(diff2 / want2) : sqrt(diff2);
+        printf("||got - want|| / ||want|| = %.3g (tolerance %.0e); worst tensor %s: %.3g\n", err,
+               tol, worst_name, worst);
+        rc = err <= tol ? 0 : 1;
+    }
+    osp_safetensors_close(a);
+    osp_safetensors_close(b);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--files") == 0) {
+        osp_pool_push();
+        int rc = compare_files(argv[2], argv[3], atof(argv[4]));
+        osp_pool_pop();
+        return rc;
+    }
     if (argc != 6 && argc != 7) {
-        fprintf(stderr, "usage: tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]\n");
+        fprintf(stderr, "usage: tensorcmp STREAM NAME SAFETENSORS KEY TOL [SCALE]\n"
+                        "       tensorcmp --files GOT.safetensors WANT.safetensors TOL\n");
         return 2;
     }
     double tol = atof(argv[5]), scale = argc == 7 ? atof(argv[6]) : 1.0;

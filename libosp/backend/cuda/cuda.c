@@ -76,6 +76,23 @@ static char device_name[320];
 static cudaStream_t stream;
 static bool tf32, bf16;
 
+static int device_index;
+
+/* The GPU of this process: under mpirun, rank r of a node takes GPU
+ * r mod count (ranks beyond the count share one); otherwise the first. */
+static int pick_device(int count)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long r = v && *v ? strtol(v, &end, 10) : -1;
+        if (r >= 0 && v && *end == '\0')
+            return (int)(r % count);
+    }
+    return 0;
+}
+
 static void probe(void)
 {
     int count = 0;
@@ -83,7 +100,7 @@ static void probe(void)
     if (e == cudaSuccess && count == 0)
         e = cudaErrorNoDevice;
     if (e == cudaSuccess)
-        e = cudaSetDevice(0);
+        e = cudaSetDevice(device_index = pick_device(count));
     if (e == cudaSuccess)
         e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
@@ -93,7 +110,7 @@ static void probe(void)
         return;
     }
     struct cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+    if (cudaGetDeviceProperties(&prop, device_index) == cudaSuccess)
         snprintf(device_name, sizeof device_name, "%s, sm_%d%d, %.0f GiB", prop.name, prop.major,
                  prop.minor, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
     const char *env = getenv("OSP_CUDA_TF32");

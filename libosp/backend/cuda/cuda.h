@@ -1,10 +1,12 @@
 /* cuda.h — the CUDA backend's public controls (built with make CUDA=1).
  *
  * Tensors on OSP_DEVICE_CUDA run every op of the op table (op.h) on the
- * first GPU, on one stream, in the order they are issued; the host waits
- * only when data comes back to it (osp_to_device(x, OSP_DEVICE_CPU)) or on
- * osp_cuda_synchronize. Device memory comes from a caching allocator: freed
- * blocks go back to per-size-class free lists and are reused, so a forward
+ * process's GPU (the first; under mpirun, rank r of a node takes GPU
+ * r mod count), on one stream, in the order they are issued; the host
+ * waits only when data comes back to it (osp_to_device(x, OSP_DEVICE_CPU))
+ * or on osp_cuda_synchronize. Device memory comes from a caching
+ * allocator: freed blocks go back to per-size-class free lists and are
+ * reused, so a forward
  * pass does not call cudaMalloc/cudaFree once warm. */
 #ifndef OSP_CUDA_H
 #define OSP_CUDA_H

@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# osp-train dit on the GPU (make test-cuda runs this with the CUDA build):
+# the same tiny run on --device cuda and on --device cpu agrees within float
+# tolerance (weights, EMA, AdamW moments, losses); a resumed GPU run equals
+# the uninterrupted one bit for bit; a GPU checkpoint loads on the CPU; two
+# ranks sharing the GPU train like one with twice the batch.
+# OSP_TEST_DEVICE=cpu runs the same cases CPU against CPU, to check the
+# suite itself on a machine without a GPU.
+
+load ../bats/helpers
+
+MKLATTE=$TEST_BUILD/tests/tools/mklatte
+MKFEATURES=$TEST_BUILD/tests/tools/mkfeatures
+TENSORCMP=$TEST_BUILD/tests/tools/tensorcmp
+DEV=${OSP_TEST_DEVICE:-cuda}
+
+setup_file() {
+    export SHARED=$BATS_FILE_TMPDIR
+    "$MKLATTE" "$SHARED/model" 32
+    "$MKFEATURES" "$SHARED/feats" 16 32 2
+}
+
+setup() {
+    TMP=$(mktemp -d)
+    MODEL=$SHARED/model
+    FEATS=$SHARED/feats
+}
+
+teardown() {
+    rm -rf "$TMP"
+}
+
+# train DEVICE RUN ARGS...: clipping, EMA and accumulation all on
+train() {
+    local device=$1 run=$2
+    shift 2
+    "$BIN/osp-train" dit -q --device "$device" -m "$MODEL" --data "$FEATS" --run "$run" \
+        --batch 2 --accum 2 --lr 1e-3 --max-grad-norm 0.05 --ema 0.9 "$@"
+}
+
+# losses FILE: the "loss" column
+losses() {
+    sed -E 's/.*"loss": ([^,]*),.*/\1/' "$1"
+}
+
+@test "cuda and cpu train alike: losses, weights, EMA and AdamW state within 1e-3" {
+    train "$DEV" "$TMP/gpu" --max-steps 4 > "$TMP/gpu.jsonl"
+    train cpu "$TMP/cpu" --max-steps 4 > "$TMP/cpu.jsonl"
+    paste <(losses "$TMP/gpu.jsonl") <(losses "$TMP/cpu.jsonl") |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; print; if (d > 1e-3 * ($2 < 0 ? -$2 : $2)) bad = 1 }
+             END { exit bad }'
+    [ "$(wc -l < "$TMP/gpu.jsonl")" -eq 4 ]
+    local c=checkpoint-4
+    for f in model/diffusion_pytorch_model.safetensors ema/diffusion_pytorch_model.safetensors \
+        optimizer.safetensors; do
+        "$TENSORCMP" --files "$TMP/gpu/$c/$f" "$TMP/cpu/$c/$f" 1e-3
+    done
+}
+
+@test "a resumed cuda run continues bit for bit; its checkpoint loads on the cpu" {
+    train "$DEV" "$TMP/a" --max-steps 4 --checkpoint-every 2 > "$TMP/a.jsonl"
+    train "$DEV" "$TMP/b" --max-steps 2 --checkpoint-every 2 > "$TMP/b.jsonl"
+    train "$DEV" "$TMP/b" --max-steps 4 --checkpoint-every 2 --resume >> "$TMP/b.jsonl"
+    diff <(cut -d, -f1-7 "$TMP/a.jsonl") <(cut -d, -f1-7 "$TMP/b.jsonl")
+    for f in model/diffusion_pytorch_model.safetensors ema/diffusion_pytorch_model.safetensors \
+        optimizer.safetensors; do
+        cmp "$TMP/a/checkpoint-4/$f" "$TMP/b/checkpoint-4/$f"
+    done
+    "$BIN/osp-denoise" --device cpu -m "$TMP/a/checkpoint-4/ema" --scheduler ddim --steps 2 \
+        --guidance 1 "$FEATS/clip-000.msgpack" -o "$TMP/out.msgpack"
+}
+
+@test "mpirun -np 2 on one GPU (through the host) trains as one process with twice the batch" {
+    command -v mpirun > /dev/null || skip "no mpirun on this machine"
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    mpirun --oversubscribe -np 2 "$BIN/osp-train" dit -q --device "$DEV" -m "$MODEL" \
+        --data "$FEATS" --run "$TMP/dp" --batch 1 --lr 1e-3 --max-steps 3 \
+        --shard-optimizer > "$TMP/dp.jsonl"
+    "$BIN/osp-train" dit -q --device "$DEV" -m "$MODEL" --data "$FEATS" --run "$TMP/one" \
+        --batch 2 --lr 1e-3 --max-steps 3 > "$TMP/one.jsonl"
+    paste <(losses "$TMP/dp.jsonl") <(losses "$TMP/one.jsonl") |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; print; if (d > 1e-4 * ($2 < 0 ? -$2 : $2)) bad = 1 }
+             END { exit bad }'
+    "$TENSORCMP" --files "$TMP/dp/checkpoint-3/model/diffusion_pytorch_model.safetensors" \
+        "$TMP/one/checkpoint-3/model/diffusion_pytorch_model.safetensors" 1e-4
+}
