@@ -4,13 +4,22 @@
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend/ops.h"
+#include "core/log.h"
+#ifdef OSP_CUDA
+#include "backend/cuda/cuda.h"
+#endif
 
 static bool launched_by_mpirun(void)
 {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
+
+/* the device-exchange state (below) */
+static osp_status gpu_alloc(osp_dist *d);
+static void gpu_free(osp_dist *d);
 
 osp_status osp_dist_init(osp_dist *d, int *argc, char ***argv)
 {
@@ -22,11 +31,12 @@ osp_status osp_dist_init(osp_dist *d, int *argc, char ***argv)
     d->mpi = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-    return OSP_OK;
+    return gpu_alloc(d); /* shared by copies of *d */
 }
 
 void osp_dist_finalize(osp_dist *d)
 {
+    gpu_free(d);
     if (d->mpi)
         MPI_Finalize();
     d->mpi = false;
@@ -115,8 +125,103 @@ static osp_status recv_f32(const osp_dist *d, float *x, size_t n, int from)
     return OSP_OK;
 }
 
+/* ---- device exchanges over NCCL ---- */
+
+#ifdef OSP_CUDA
+struct osp_dist_gpu {
+    bool ready;          /* set up */
+    osp_cuda_comm *comm; /* NULL: through the host */
+};
+
+static osp_status gpu_alloc(osp_dist *d)
+{
+    return (d->gpu = calloc(1, sizeof *d->gpu)) ? OSP_OK
+                                                : osp_error_nomem("NCCL state", sizeof *d->gpu);
+}
+
+/* Collective: NCCL when the ranks' GPUs all differ and it loads. */
+static osp_status gpu_setup(const osp_dist *d)
+{
+    d->gpu->ready = true;
+    unsigned char mine[16] = {0}, *all = malloc((size_t)d->size * 16);
+    if (!all)
+        return osp_error_nomem("GPU list", (size_t)d->size * 16);
+    const char *why = osp_cuda_comm_unavailable();
+    if (!why && osp_cuda_device_uuid(mine))
+        why = osp_error_message();
+    int usable = !why, everywhere = 0;
+    osp_status st = mpi_check(MPI_Allgather(mine, 16, MPI_BYTE, all, 16, MPI_BYTE,
+                                            MPI_COMM_WORLD), "GPU discovery");
+    if (!st)
+        st = mpi_check(MPI_Allreduce(&usable, &everywhere, 1, MPI_INT, MPI_LAND,
+                                     MPI_COMM_WORLD), "GPU discovery");
+    bool shared = false;
+    for (int i = 0; !st && i < d->size; i++)
+        for (int j = 0; j < i; j++)
+            shared = shared || memcmp(all + 16 * i, all + 16 * j, 16) == 0;
+    free(all);
+    if (st || !everywhere || shared) {
+        if (!st && d->rank == 0)
+            osp_log_info("device gradients are averaged through the host (%s)",
+                         shared ? "ranks share a GPU" : why ? why : "NCCL is missing on a rank");
+        return st;
+    }
+    unsigned char id[OSP_CUDA_COMM_ID_BYTES] = {0};
+    int ok = d->rank != 0 || osp_cuda_comm_id(id) == OSP_OK;
+    st = mpi_check(MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD), "NCCL id");
+    if (!st)
+        st = mpi_check(MPI_Bcast(id, OSP_CUDA_COMM_ID_BYTES, MPI_BYTE, 0, MPI_COMM_WORLD),
+                       "NCCL id");
+    if (!st && !ok)
+        st = osp_error(OSP_ERR_RUNTIME, "rank 0 could not create an NCCL id");
+    if (!st && !(d->gpu->comm = osp_cuda_comm_init(id, d->rank, d->size)))
+        st = osp_error_code();
+    if (!st && d->rank == 0)
+        osp_log_info("device gradients are averaged with NCCL over %d GPUs", d->size);
+    return st;
+}
+
+/* The NCCL exchange of device tensor t, or *done = false. */
+static osp_status gpu_exchange(const osp_dist *d, osp_tensor *t, bool mean, int root,
+                               bool *done)
+{
+    *done = false;
+    if (!d->gpu->ready && gpu_setup(d))
+        return osp_error_code();
+    if (!d->gpu->comm)
+        return OSP_OK;
+    *done = true;
+    size_t n = (size_t)osp_numel(t);
+    return mean ? osp_cuda_allreduce_mean(d->gpu->comm, osp_f32(t), n)
+                : osp_cuda_broadcast(d->gpu->comm, osp_f32(t), n, root);
+}
+
+static void gpu_free(osp_dist *d)
+{
+    if (d->gpu)
+        osp_cuda_comm_free(d->gpu->comm);
+    free(d->gpu);
+    d->gpu = NULL;
+}
+#else
+static osp_status gpu_alloc(osp_dist *d)
+{
+    (void)d;
+    return OSP_OK;
+}
+
+static osp_status gpu_exchange(const osp_dist *d, osp_tensor *t, bool mean, int root, bool *done)
+{
+    (void)d, (void)t, (void)mean, (void)root;
+    *done = false;
+    return OSP_OK;
+}
+
+static void gpu_free(osp_dist *d) { (void)d; }
+#endif
+
 /* ---- on tensors: a host tensor's data goes to MPI as it is; a device
- * tensor's through a host copy ---- */
+ * tensor's to NCCL (mean, broadcast) or through a host copy ---- */
 
 typedef osp_status (*f32_collective)(const osp_dist *d, float *x, size_t n, int peer);
 
@@ -131,6 +236,11 @@ static osp_status on_tensor(const osp_dist *d, osp_tensor *t, f32_collective op,
     size_t n = (size_t)osp_numel(t);
     if (t->storage->device == OSP_DEVICE_CPU)
         return op(d, osp_f32(t), n, peer);
+    bool done = false;
+    if ((op == mean_f32 || op == bcast_f32) && gpu_exchange(d, t, op == mean_f32, peer, &done))
+        return osp_error_code();
+    if (done)
+        return OSP_OK;
     osp_pool_push();
     osp_tensor *h = osp_to_device(t, OSP_DEVICE_CPU);
     osp_status st = h ? op(d, osp_f32(h), n, peer) : osp_error_code();

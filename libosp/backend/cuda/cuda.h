@@ -6,8 +6,7 @@
  * waits only when data comes back to it (osp_to_device(x, OSP_DEVICE_CPU))
  * or on osp_cuda_synchronize. Device memory comes from a caching
  * allocator: freed blocks go back to per-size-class free lists and are
- * reused, so a forward
- * pass does not call cudaMalloc/cudaFree once warm. */
+ * reused, so a forward pass does not call cudaMalloc/cudaFree once warm. */
 #ifndef OSP_CUDA_H
 #define OSP_CUDA_H
 
@@ -60,5 +59,26 @@ osp_status osp_cuda_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64
                          const void *b, int64_t ldb, int64_t stride_b, float beta, void *c,
                          int64_t ldc, int64_t stride_c, int64_t batch, osp_dtype ab_type,
                          osp_dtype c_type);
+
+/* ---- NCCL, for data-parallel training with one GPU per rank
+ * (cuda_nccl.c). libnccl.so.2 is loaded on first use. ---- */
+#define OSP_CUDA_COMM_ID_BYTES 128
+typedef struct osp_cuda_comm osp_cuda_comm;
+/* Why collectives are unavailable (no GPU, no libnccl.so.2), or NULL. */
+const char *osp_cuda_comm_unavailable(void);
+/* Rank 0: a fresh communicator id, for every rank to pass to
+ * osp_cuda_comm_init (the caller distributes it, over MPI). */
+osp_status osp_cuda_comm_id(unsigned char id[OSP_CUDA_COMM_ID_BYTES]);
+/* Collective: every rank of the run calls it with the same id. */
+osp_cuda_comm *osp_cuda_comm_init(const unsigned char id[OSP_CUDA_COMM_ID_BYTES], int rank,
+                                  int size);
+/* x[0..n-1] (device memory) <- its mean over the ranks; rank root's x on
+ * every rank. Queued on the backend's stream. */
+osp_status osp_cuda_allreduce_mean(osp_cuda_comm *c, float *x, size_t n);
+osp_status osp_cuda_broadcast(osp_cuda_comm *c, float *x, size_t n, int root);
+void osp_cuda_comm_free(osp_cuda_comm *c);
+/* This process's GPU's UUID: ranks whose UUIDs repeat share a GPU, which
+ * NCCL refuses. */
+osp_status osp_cuda_device_uuid(unsigned char uuid[16]);
 
 #endif
