@@ -14,6 +14,11 @@
 #   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN);
 #   one Latte XL/122 forward at batch 2 (= one guided sampling step),
 #     random f32 weights written to $GPU_LATTE_DIR, with MFU;
+#   one XL/122 training step (osp-train dit's: checkpointing, hybrid loss,
+#     AdamW) at 17x32x32 (batch 4) and 17x64x64 (batch 2) latents, bf16
+#     GEMMs: time, MFU, samples/s, peak memory; and the reference's step
+#     (bench/latte/train_torch.py gpu: bf16 autocast, checkpointing) in
+#     PyTorch on the same GPU when the image has it;
 #   the same GEMM, attention and conv3d shapes in PyTorch on the same GPU
 #     (bench/gpu/torch_gpu.py), when the image has torch with CUDA;
 #   one VAE decode of a 17x64x64 latent (65x512x512 video) through
@@ -34,7 +39,7 @@
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
 #   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_BENCHES (which
-#   benchmarks, default "gemm attention conv3d torch latte vae"), GPU_SANITIZE=1 (run the
+#   benchmarks, default "gemm attention conv3d torch latte train vae"), GPU_SANITIZE=1 (run the
 #   parity suite under compute-sanitizer even when it passed; it always does
 #   after a failure).
 set -uo pipefail
@@ -100,7 +105,7 @@ fi
 tmp=$(mktemp -d)
 rows=$out/rows.md
 : >"$rows"
-benches=" ${GPU_BENCHES:-gemm attention conv3d torch latte vae} "
+benches=" ${GPU_BENCHES:-gemm attention conv3d torch latte train vae} "
 wanted() { [[ $benches == *" $1 "* ]]; }
 bench() { # bench ARGS...: rows to $rows, everything to the log
     wanted "$1" || return 0
@@ -135,6 +140,28 @@ JSON
 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
 OSP_CUDA_TF32=1 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
 OSP_CUDA_BF16=1 bench latte "$tmp/xl122_config.json" "$latte_dir" "${peak:-0}"
+
+# Training steps on the same weights: 17x64x64 is $latte_dir's own config;
+# 17x32x32 a folder with that sample_size and a link to the weights.
+if wanted train && [ -f "$latte_dir/diffusion_pytorch_model.safetensors" ]; then
+    train32=$latte_dir-32
+    mkdir -p "$train32"
+    sed 's/"sample_size": \[64, 64\]/"sample_size": [32, 32]/' "$latte_dir/config.json" \
+        >"$train32/config.json"
+    ln -sf "$latte_dir/diffusion_pytorch_model.safetensors" "$train32/"
+    OSP_CUDA_BF16=1 bench train "$train32" "${peak:-0}" 4
+    OSP_CUDA_BF16=1 bench train "$latte_dir" "${peak:-0}" 2
+    if py -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+        for case in "32 4" "64 2"; do
+            set -- $case
+            echo "gpu.sh: train_torch.py gpu --size $1 --batch $2" | tee -a "$log"
+            timeout "$bench_s" env -u LD_LIBRARY_PATH "$python" bench/latte/train_torch.py gpu \
+                "$tmp/xl122_config.json" --frames 17 --size "$1" --batch "$2" 2>>"$log" |
+                tee -a "$log" >>"$rows" ||
+                echo "| train_torch.py gpu --size $1 failed (see bench.log) | | | | |" >>"$rows"
+        done
+    fi
+fi
 
 # VAE decode through the tool, timed whole (load + decode + stream out)
 if ! wanted vae; then

@@ -9,6 +9,14 @@
  *   gpu_bench latte CONFIG DIR PEAK   one XL/122 forward, batch 2 (one CFG
  *                                     step), random weights written to DIR
  *                                     when missing; PEAK in TFLOP/s for MFU
+ *   gpu_bench train DIR PEAK BATCH    one training step of the Latte in DIR
+ *                                     (osp-train dit's: forward with every
+ *                                     block checkpointed, the hybrid loss,
+ *                                     backward, AdamW) on a latent of the
+ *                                     config's video_length x sample_size²,
+ *                                     300 text tokens; MFU from the model
+ *                                     FLOPs (3 x forward; the recompute is
+ *                                     not counted), peak memory, samples/s
  *
  * Inputs are fresh uniform [-1, 1) (bench_util.h); every timed call ends
  * with osp_cuda_synchronize, so the time is the GPU's. */
@@ -19,6 +27,10 @@
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "models/latte.h"
+#include "train/adamw.h"
+#include "train/diffusion.h"
+#include "train/dit_step.h"
+#include "train/train_loop.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -225,6 +237,18 @@ static void make_latte(const char *config, const char *text, const osp_latte_con
     }
 }
 
+/* FLOPs of one forward (multiply-add = 2), h = hidden, N tokens per frame,
+ * T = F·N, per block pair: T(8h² + 4h² + 16h²) spatial projections and
+ * feed-forward + 4TNh self-attention + F·4Lh² text keys/values + 4TLh
+ * cross-attention; temporal: T(8h² + 16h²) + 4TFh. */
+static double latte_flops(const osp_latte_config *cfg, int64_t B, int64_t F, int64_t H, int64_t W,
+                          int64_t L)
+{
+    double h = cfg->hidden, N = (double)(H / cfg->patch_size) * (W / cfg->patch_size), T = F * N;
+    double per = T * 52 * h * h + 4 * T * N * h + F * 4.0 * L * h * h + 4 * T * L * h + 4 * T * F * h;
+    return B * cfg->num_layers * per;
+}
+
 typedef struct latte_ctx {
     osp_latte *m;
     osp_latte_input in;
@@ -269,13 +293,7 @@ static void gpu_latte(const char *config, const char *dir, double peak)
     l.in.timestep = osp_to_device(osp_full(OSP_F32, 1, ts, OSP_DEVICE_CPU, 500.0), OSP_DEVICE_CUDA);
     l.in.mask = osp_to_device(osp_full(OSP_F32, 2, ms_, OSP_DEVICE_CPU, 1.0), OSP_DEVICE_CUDA);
     l.in.temporal = true;
-    /* FLOPs per sample (multiply-add = 2), h = hidden, N tokens per frame,
-     * T = F·N, per block pair: T(8h² + 4h² + 16h²) spatial projections and
-     * feed-forward + 4TNh self-attention + F·4Lh² text keys/values + 4TLh
-     * cross-attention; temporal: T(8h² + 16h²) + 4TFh. */
-    double h = cfg.hidden, N = (double)(H / cfg.patch_size) * (W / cfg.patch_size), T = F * N;
-    double per = T * 52 * h * h + 4 * T * N * h + F * 4.0 * L * h * h + 4 * T * L * h + 4 * T * F * h;
-    double flops = B * cfg.num_layers * per;
+    double flops = latte_flops(&cfg, B, F, H, W, L);
     double ms = bench_median_ms(run_latte, &l, 3);
     char shape[96];
     snprintf(shape, sizeof shape, "x [2,%d,17,64,64], text [2,300,%d], f32 weights",
@@ -293,6 +311,73 @@ static void gpu_latte(const char *config, const char *dir, double peak)
     osp_latte_free(m);
 }
 
+/* ---- one training step ---- */
+
+typedef struct train_ctx {
+    osp_latte *m;
+    osp_dit_params params;
+    osp_adamw opt;
+    osp_diffusion sched;
+    osp_dit_batch batch;
+    osp_dist dist;
+} train_ctx;
+
+static osp_tensor *run_train_step(void *p)
+{
+    train_ctx *c = p;
+    osp_diffusion_terms terms = {0};
+    osp_tensor **grads = NULL;
+    double norm;
+    osp_dit_params_zero_grad(&c->params);
+    if (osp_dit_micro_step(c->m, &c->sched, &c->batch, 1.0, &terms) ||
+        osp_train_reduce_grads(&c->dist, c->params.tensors, c->params.n, 0.0, &grads, &norm) ||
+        osp_adamw_step(&c->opt, c->params.tensors, grads, 2e-5) || osp_cuda_synchronize())
+        die("training step");
+    free(grads);
+    return c->params.tensors[0];
+}
+
+static void gpu_train(const char *dir, double peak, int64_t B)
+{
+    train_ctx c = {.dist = {.rank = 0, .size = 1}};
+    if (!(c.m = osp_latte_load(dir, OSP_DEVICE_CUDA, false)))
+        die(dir);
+    osp_latte_set_checkpointing(c.m, true);
+    const osp_latte_config *cfg = osp_latte_get_config(c.m);
+    osp_adamw_hparams h = osp_adamw_defaults();
+    if (osp_dit_params_init(c.m, &c.params) ||
+        osp_adamw_init(&c.opt, &h, c.params.n, c.params.tensors))
+        die("training state");
+    osp_diffusion_init(&c.sched);
+    const int64_t F = cfg->video_length, S = cfg->sample_size, L = 300;
+    int64_t xs[5] = {B, cfg->in_channels, F, S, S}, cs[3] = {B, L, cfg->caption_channels};
+    int64_t t[64];
+    for (int64_t i = 0; i < B && i < 64; i++)
+        t[i] = (137 * i + 11) % 1000;
+    osp_pool_push();
+    c.batch = (osp_dit_batch){.x0 = bench_random(5, xs), .noise = osp_randn(5, xs, OSP_DEVICE_CPU, 7, 0),
+                              .context = bench_random(3, cs), .t = t};
+    if (B > 64 || !c.batch.x0 || !c.batch.noise || !c.batch.context)
+        die("training batch");
+    double ms = bench_median_ms(run_train_step, &c, 3);
+    bool bf16 = osp_cuda_set_bf16(false);
+    osp_cuda_set_bf16(bf16);
+    char what[96], shape[96];
+    snprintf(what, sizeof what, "Latte XL/122 training step, %s GEMMs, checkpointing",
+             bf16 ? "bf16" : "f32");
+    snprintf(shape, sizeof shape, "x [%lld,%d,%lld,%lld,%lld], text %lld; %.2f samples/s",
+             (long long)B, cfg->in_channels, (long long)F, (long long)S, (long long)S,
+             (long long)L, (double)B / (ms * 1e-3));
+    row(what, shape, ms, 3 * latte_flops(cfg, B, F, S, S, L), peak);
+    osp_cuda_memory mem = osp_cuda_memory_stats();
+    printf("| %s: peak device memory | %.2f GiB | | | |\n", what, (double)mem.peak / (1 << 30));
+    osp_pool_pop();
+    osp_adamw_free(&c.opt);
+    osp_dit_params_zero_grad(&c.params);
+    osp_dit_params_free(&c.params);
+    osp_latte_free(c.m);
+}
+
 int main(int argc, char **argv)
 {
     if (!osp_cuda_available()) {
@@ -307,8 +392,11 @@ int main(int argc, char **argv)
         gpu_conv3d();
     else if (argc == 5 && strcmp(argv[1], "latte") == 0)
         gpu_latte(argv[2], argv[3], atof(argv[4]));
+    else if (argc == 5 && strcmp(argv[1], "train") == 0)
+        gpu_train(argv[2], atof(argv[3]), atoll(argv[4]));
     else {
-        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | latte CONFIG DIR PEAK\n");
+        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | latte CONFIG DIR PEAK | "
+                        "train DIR PEAK BATCH\n");
         return 2;
     }
     return 0;

@@ -37,9 +37,13 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.numpy import save_file
-from safetensors.torch import load_file
+try:
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file
+except ImportError:  # train_torch.py gpu needs neither (a GPU image without safetensors)
+    save_file = load_file = None
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 XL122 = {"num_layers": 28, "num_attention_heads": 16, "attention_head_dim": 72,
          "in_channels": 4, "out_channels": 8, "patch_size": 2, "sample_size": [64, 64],
@@ -75,7 +79,7 @@ def timestep_sinusoid(t, dim=256):
     """diffusers' get_timestep_embedding(t, 256, flip_sin_to_cos=True,
     downscale_freq_shift=0) in float32 (spec §4.3)."""
     half = dim // 2
-    exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32) / half
+    exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / half
     args = t.float()[:, None] * torch.exp(exponent)[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
@@ -177,6 +181,7 @@ class Latte(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.zeros(2, d))
         self.proj_out = nn.Linear(d, p * p * c["out_channels"])
         self.register_buffer("temp_pos_embed", table_1d(d, c["video_length"]), persistent=False)
+        self.checkpointing = False
 
     def forward(self, x, t, text):
         c, d, p = self.c, self.d, self.c["patch_size"]
@@ -184,20 +189,24 @@ class Latte(nn.Module):
         h, w = hh // p, ww // p
         frames = x.permute(0, 2, 1, 3, 4).reshape(b * f, -1, hh, ww)
         tok = self.pos_embed.proj(frames).flatten(2).transpose(1, 2)
-        tok = tok + table_2d(d, h, w, c["sample_size"][0], p)[None]
+        tok = tok + table_2d(d, h, w, c["sample_size"][0], p).to(tok.device)[None]
         emb = self.adaln_single.emb.timestep_embedder(timestep_sinusoid(t))
         t6 = self.adaln_single.linear(F.silu(emb))
         ctx = self.caption_projection(text)
         ctx_f = ctx.repeat_interleave(f, dim=0)            # (b f) L D, as the reference
         t6_spatial = t6.repeat_interleave(f, dim=0)
         t6_temporal = t6.repeat_interleave(h * w, dim=0)
+        # training with checkpointing (the reference's setting): each block
+        # recomputed in backward
+        run = (lambda blk, *a: checkpoint(blk, *a, use_reentrant=False)) \
+            if self.checkpointing and self.training else (lambda blk, *a: blk(*a))
         for i, (sb, tb) in enumerate(zip(self.transformer_blocks,
                                          self.temporal_transformer_blocks)):
-            tok = sb(tok, t6_spatial, ctx_f)
+            tok = run(sb, tok, t6_spatial, ctx_f)
             tok = tok.reshape(b, f, h * w, d).transpose(1, 2).reshape(b * h * w, f, d)
             if i == 0:
                 tok = tok + self.temp_pos_embed
-            tok = tb(tok, t6_temporal)
+            tok = run(tb, tok, t6_temporal)
             tok = tok.reshape(b, h * w, f, d).transpose(1, 2).reshape(b * f, h * w, d)
         table = self.scale_shift_table[None] + emb.repeat_interleave(f, dim=0)[:, None]
         shift, scale = table.chunk(2, dim=1)

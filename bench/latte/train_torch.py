@@ -11,8 +11,14 @@ backward, torch.optim.AdamW. Our own translation of the spec's math.
                 one warm-up step and STEPS timed steps (forward, loss,
                 backward, AdamW); prints "latte-train<TAB>shape<TAB>median
                 ms<TAB>losses of steps 1 and 2<TAB>peak RSS MiB"
+  gpu CONFIG --frames F --size S --batch B [--text L] [-r STEPS]
+                the same step on CUDA as the reference trains (bf16
+                autocast, float32 master weights and AdamW, each block
+                checkpointed) with random weights and inputs; prints a
+                markdown row for bench/gpu.sh: ms, samples/s, peak memory
 
-Runs in bench/.venv; train_run.sh drives it against train_bench.c."""
+Runs in bench/.venv (CPU) or the GPU image's python (gpu); train_run.sh
+drives `time` against train_bench.c, bench/gpu.sh drives `gpu`."""
 import argparse
 import math
 import os
@@ -23,8 +29,11 @@ import time
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file
-from safetensors.torch import load_file
+try:
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file
+except ImportError:  # train_torch.py gpu needs neither (a GPU image without safetensors)
+    save_file = load_file = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import latte_torch  # noqa: E402
@@ -47,8 +56,9 @@ def schedule():
 
 
 def pick(tab, t, ndim):
-    """float64 table entries at t, cast to float32, broadcastable."""
-    return torch.from_numpy(tab[t.numpy()]).float().reshape(-1, *([1] * (ndim - 1)))
+    """float64 table entries at t, cast to float32, broadcastable, on t's device."""
+    picked = torch.from_numpy(tab[t.cpu().numpy()]).float().to(t.device)
+    return picked.reshape(-1, *([1] * (ndim - 1)))
 
 
 def cdf(z):
@@ -127,8 +137,50 @@ def cmd_time(a):
     return 0
 
 
+def cmd_gpu(a):
+    import json
+    with open(a.config) as f:
+        cfg = json.load(f)
+    cfg["video_length"], cfg["sample_size"] = a.frames, [a.size, a.size]
+    torch.manual_seed(0)
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    model = latte_torch.Latte(cfg).to(dev).train()
+    for prm in model.parameters():  # the reference's zero-initialised tables would hide nothing here
+        torch.nn.init.normal_(prm, std=0.02)
+    model.checkpointing = True
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
+    s = schedule()
+    shape = (a.batch, cfg["in_channels"], a.frames, a.size, a.size)
+    x0, noise = torch.randn(shape, device=dev) * 0.5, torch.randn(shape, device=dev)
+    t = torch.randint(0, 1000, (a.batch,), device=dev)
+    text = torch.randn(a.batch, a.text, cfg["caption_channels"], device=dev) * 0.2
+    times = []
+    for i in range(a.r + 1):
+        sync()
+        start = time.perf_counter_ns()
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(dev.type, dtype=torch.bfloat16):
+            loss = hybrid_loss(model, s, x0, noise, t, text)
+        loss.backward()
+        opt.step()
+        sync()
+        if i > 0:
+            times.append((time.perf_counter_ns() - start) / 1e6)
+    ms = statistics.median(times)
+    mem = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else float("nan")
+    d = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    print(f"| torch: Latte {cfg['num_layers']}x2 blocks D{d} training step, bf16 autocast, "
+          f"checkpointing | "
+          f"x [{a.batch},{cfg['in_channels']},{a.frames},{a.size},{a.size}], text {a.text} | "
+          f"{ms:.1f} | | {a.batch / (ms / 1e3):.2f} samples/s, peak {mem:.1f} GiB |", flush=True)
+    return 0
+
+
 def main():
-    p = argparse.ArgumentParser(description="LatteT2V reference training step (CPU)")
+    p = argparse.ArgumentParser(description="LatteT2V reference training step (CPU, or CUDA)")
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make")
     m.add_argument("dir")
@@ -137,8 +189,16 @@ def main():
     t.add_argument("dir")
     t.add_argument("-t", type=int, default=0)
     t.add_argument("-r", type=int, default=3)
+    g = sub.add_parser("gpu")
+    g.add_argument("config")
+    g.add_argument("--frames", type=int, required=True)
+    g.add_argument("--size", type=int, required=True)
+    g.add_argument("--batch", type=int, required=True)
+    g.add_argument("--text", type=int, default=300)
+    g.add_argument("-r", type=int, default=3)
+    g.add_argument("--device", default="cuda", help="cpu: a quick check of the script")
     a = p.parse_args()
-    return {"make": cmd_make, "time": cmd_time}[a.cmd](a)
+    return {"make": cmd_make, "time": cmd_time, "gpu": cmd_gpu}[a.cmd](a)
 
 
 if __name__ == "__main__":
