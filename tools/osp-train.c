@@ -319,7 +319,7 @@ static void parse_loss_weights(osp_vae_train_opts *o)
                         opt_loss_weights);
 }
 
-static osp_status train_vae(FILE *metrics, const osp_dist *dist, bool *busy)
+static osp_status train_vae(FILE *metrics, const osp_dist *dist, osp_device device, bool *busy)
 {
     osp_vae_train_opts o = osp_vae_train_defaults();
     /* -m takes a model folder or, to start from random weights, a config */
@@ -331,6 +331,7 @@ static osp_status train_vae(FILE *metrics, const osp_dist *dist, bool *busy)
     o.lpips = opt_lpips;
     o.data = opt_data;
     o.run = opt_run;
+    o.device = device;
     o.frames = opt_frames;
     o.sample_rate = opt_sample_rate;
     o.size = opt_size;
@@ -376,8 +377,6 @@ int main(int argc, char **argv)
                         "and `vae`", common.argv[0]);
     if (!opt_data || !opt_run)
         cli_usage_error("%s needs --data PATH and --run DIR (see --help)", common.argv[0]);
-    if (vae && common.device != OSP_DEVICE_CPU)
-        osp_log_warn("osp-train vae runs on the CPU in this version");
     FILE *metrics = dist.rank > 0 ? NULL : stdout;
     if (metrics && common.output && !(metrics = fopen(common.output, "a"))) {
         osp_log_error("%s: cannot open for appending", common.output);
@@ -388,7 +387,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     bool busy = false;
-    osp_status st = vae ? train_vae(metrics, &dist, &busy) : train_dit(metrics, &dist, common.device, &busy);
+    osp_status st = vae ? train_vae(metrics, &dist, common.device, &busy)
+                        : train_dit(metrics, &dist, common.device, &busy);
     bool to_file = metrics && metrics != stdout;
     int closed = to_file ? fclose(metrics) : fflush(stdout);
     if (closed != 0 && !st)

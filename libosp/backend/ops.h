@@ -45,6 +45,10 @@ osp_tensor *osp_cast(osp_tensor *x, osp_dtype dtype);
 osp_tensor *osp_contiguous(osp_tensor *x);
 /* Copy to another device (identity reference when already there). */
 osp_tensor *osp_to_device(osp_tensor *x, osp_device device);
+/* Moves x's data to device in place: x keeps its identity (a model's
+ * layers hold it) and gets contiguous storage there. Views of the old
+ * storage keep it. */
+osp_status osp_move_to_device(osp_tensor *x, osp_device device);
 /* Contiguous, compute-dtype version of x for a kernel (used by frontends). */
 osp_tensor *osp_prepare(osp_tensor *x);
 

@@ -1,6 +1,9 @@
 /* ops_elementwise.c — frontends for binary/unary elementwise ops, fill,
  * cast, copy and device transfer. */
 #include "ops_util.h"
+
+#include <string.h>
+
 #include "train/tape.h"
 
 static osp_tensor *binary(osp_tensor *a, osp_tensor *b, osp_binary_kind kind, const char *name)
@@ -179,6 +182,24 @@ osp_tensor *osp_to_device(osp_tensor *x, osp_device device)
     if (!x)
         return NULL;
     return x->storage->device == device ? x : copy_to(x, device);
+}
+
+osp_status osp_move_to_device(osp_tensor *x, osp_device device)
+{
+    if (x->storage->device == device)
+        return OSP_OK;
+    osp_pool_push();
+    osp_tensor *c = copy_to(x, device);
+    if (c) {
+        osp_storage *old = x->storage;
+        osp_storage_retain(c->storage);
+        x->storage = c->storage;
+        x->offset = c->offset;
+        memcpy(x->stride, c->stride, sizeof x->stride);
+        osp_storage_release(old);
+    }
+    osp_pool_pop();
+    return c ? OSP_OK : osp_error_code();
 }
 
 osp_tensor *osp_prepare(osp_tensor *x)

@@ -216,7 +216,7 @@ static osp_status fetch_to_host(void *ctx, int k, osp_tensor **t)
 }
 
 /* osp_safetensors_write_fetched for tensors of any device. */
-static osp_status write_tensors(const char *path, int n, const char *const *names,
+static osp_status write_fetched(const char *path, int n, const char *const *names,
                                 osp_tensor *const *tensors, const char *const *meta,
                                 osp_st_fetch inner, void *ctx)
 {
@@ -224,6 +224,12 @@ static osp_status write_tensors(const char *path, int n, const char *const *name
     osp_status st = osp_safetensors_write_fetched(path, n, names, tensors, meta, fetch_to_host, &h);
     osp_release(h.copy);
     return st;
+}
+
+osp_status osp_checkpoint_write_tensors(const char *path, int n, const char *const *names,
+                                        osp_tensor *const *tensors, const char *const *meta)
+{
+    return write_fetched(path, n, names, tensors, meta, NULL, NULL);
 }
 
 /* DIR/SUB/: config.json and diffusion_pytorch_model.safetensors. */
@@ -239,8 +245,8 @@ static osp_status write_model(const char *dir, const char *sub, const osp_checkp
     if (!st)
         st = write_text(folder, "config.json", c->config_text, c->config_len);
     if (!st)
-        st = write_tensors(p, (int)c->model->n, (const char *const *)c->model->names, tensors,
-                           meta, NULL, NULL);
+        st = osp_checkpoint_write_tensors(p, (int)c->model->n,
+                                          (const char *const *)c->model->names, tensors, meta);
     if (!st)
         st = sync_dir(folder);
     free(p);
@@ -279,7 +285,7 @@ osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, con
     const char *meta[] = {"step", vals[0], "lr", vals[1], "beta1", vals[2], "beta2", vals[3],
                           "eps", vals[4], "weight_decay", vals[5], NULL};
     if (!st)
-        st = write_tensors(p, (int)n, (const char *const *)names, ts, meta,
+        st = write_fetched(p, (int)n, (const char *const *)names, ts, meta,
                            moments ? moments->fetch : NULL, moments ? moments->ctx : NULL);
     for (size_t i = 0; names && i < n; i++)
         free(names[i]);

@@ -101,6 +101,10 @@ osp_status osp_checkpoint_load_optimizer_file(const char *dir, const char *file,
 osp_status osp_checkpoint_write_optimizer(const char *dir, const char *file, const osp_adamw *o,
                                           const char *const *names,
                                           const osp_moment_source *moments);
+/* osp_safetensors_write for tensors of any device: a device tensor is
+ * copied to the host as its turn comes, one at a time. */
+osp_status osp_checkpoint_write_tensors(const char *path, int n, const char *const *names,
+                                        osp_tensor *const *tensors, const char *const *meta);
 
 /* Restores the EMA weights of `names` from DIR/ema/. */
 osp_status osp_checkpoint_load_ema(const char *dir, osp_ema *ema, const char *const *names);

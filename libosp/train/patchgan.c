@@ -25,6 +25,7 @@
 #include "backend/ops.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "train/checkpoint.h"
 #include "train/tape.h"
 #include "train/train_rng.h"
 
@@ -273,8 +274,9 @@ osp_patchgan *osp_patchgan_load(const char *path)
 osp_status osp_patchgan_save(const osp_patchgan *d, const char *path)
 {
     const char *meta[] = {"format", "pt", NULL};
-    return osp_safetensors_write(path, (int)d->params.n, (const char *const *)d->params.names,
-                                 d->params.tensors, meta);
+    return osp_checkpoint_write_tensors(path, (int)d->params.n,
+                                        (const char *const *)d->params.names, d->params.tensors,
+                                        meta);
 }
 
 void osp_patchgan_free(osp_patchgan *d)

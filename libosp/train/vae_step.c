@@ -122,11 +122,10 @@ static osp_status head_weight_norm(osp_vae *vae, osp_tensor *h, osp_tensor *g, d
     double unused;
     osp_tensor *gh = NULL;
     osp_status st = nested_grad(head_dot, &c, h, &unused, &gh);
-    double sq = 0.0;
-    const float *gw = !st && w->grad ? osp_f32(w->grad) : NULL;
-    for (int64_t i = 0; gw && i < osp_numel(w); i++)
-        sq += (double)gw[i] * gw[i];
-    *norm = sqrt(sq);
+    osp_tensor *sq = !st && w->grad ? sum_all(osp_square(w->grad)) : NULL;
+    if (!st && w->grad && !sq)
+        st = osp_error_code();
+    *norm = sq ? sqrt(scalar(sq)) : 0.0;
     for (size_t i = 0; i < p->n; i++) /* the head's parameters: not part of ∇L_G */
         osp_zero_grad(p->tensors[i]);
     return st;

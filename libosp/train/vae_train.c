@@ -159,18 +159,21 @@ static osp_status load_vae(trainer *tr, const char *ckpt)
                                                  &tr->config_len)))
         st = osp_error_code();
     if (!st && dir) {
-        tr->vae = osp_vae_load(dir, OSP_DEVICE_CPU);
+        tr->vae = osp_vae_load(dir, o->device);
     } else if (!st) {
         osp_config *conf = osp_config_parse(tr->config, tr->config_len, o->config);
         if (conf && o->init_2d)
-            tr->vae = osp_vae_init_2d(conf, o->init_2d);
+            tr->vae = osp_vae_init_2d(conf, o->init_2d); /* on the host: moved below */
         else if (conf)
-            tr->vae = osp_vae_init(conf, OSP_DEVICE_CPU,
+            tr->vae = osp_vae_init(conf, o->device,
                                    osp_stream_seed(tr->seed, OSP_STREAM_VAE_INIT, 0));
         osp_config_free(conf);
     }
     if (!st && !tr->vae)
         st = osp_error_code();
+    const osp_params *p = tr->vae ? osp_vae_params(tr->vae) : NULL;
+    for (size_t i = 0; !st && p && i < p->n; i++)
+        st = osp_move_to_device(p->tensors[i], o->device);
     free(cfg);
     free(dir);
     return st;
@@ -190,6 +193,11 @@ static osp_status load_disc(trainer *tr, const char *ckpt)
     if (!tr->disc)
         return osp_error_code();
     tr->n_disc = osp_patchgan_trainable(tr->disc, &tr->disc_tensors, &tr->disc_names);
+    /* the trained tensors go to the device; the running BatchNorm
+     * statistics stay on the host, where patchgan.c updates them */
+    for (size_t i = 0; i < tr->n_disc; i++)
+        if (osp_move_to_device(tr->disc_tensors[i], o->device))
+            return osp_error_code();
     return OSP_OK;
 }
 
@@ -251,7 +259,7 @@ static osp_status setup(trainer *tr, bool *busy)
         osp_error_context("cannot resume from %s", ckpt);
     free(ckpt);
     if (!st && o->perceptual_weight != 0 && !(tr->lpips = osp_lpips_load(o->lpips,
-                                                                         OSP_DEVICE_CPU)))
+                                                                         o->device)))
         st = osp_error_code();
     if (!st)
         st = osp_vae_data_open(&tr->data, o->data, tr->frames, tr->sample_rate, tr->size);
@@ -345,7 +353,9 @@ static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
     int64_t k = step - 1;
     memset(s, 0, sizeof *s);
     osp_pool_push();
-    osp_tensor *x = batch_clips(tr, k), *eps = x ? posterior_noise(tr, k) : NULL;
+    /* made on the host, trained on where the VAE is */
+    osp_tensor *x = osp_to_device(batch_clips(tr, k), tr->o->device);
+    osp_tensor *eps = x ? osp_to_device(posterior_noise(tr, k), tr->o->device) : NULL;
     osp_status st = eps ? osp_vae_train_batch(&tr->batch_step, k, x, eps, &s->b)
                         : osp_error_code();
     osp_pool_pop();

@@ -41,6 +41,7 @@ typedef struct osp_vae_train_opts {
     const char *lpips;  /* VGG16 LPIPS weights; NULL only with perceptual_weight 0 */
     const char *data;   /* folder of videos (.avi, .mp4, .webm; recursive), or a list */
     const char *run;    /* run folder */
+    osp_device device;  /* where the VAE, the discriminator and LPIPS run */
     int64_t frames, sample_rate, size, batch; /* clips of frames × size² per rank */
     int64_t max_steps;  /* stop at this step (batches) */
     double time_budget; /* seconds (0: none) */

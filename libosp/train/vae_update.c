@@ -31,7 +31,8 @@ static osp_tensor *adversarial_term(void *ctx, osp_tensor *xr)
 static double mean_value(osp_tensor *t)
 {
     osp_tensor *m = t ? osp_mean(t, t->ndim, (const int[]){0, 1, 2, 3}, false) : NULL;
-    return m ? (double)osp_f32(osp_contiguous(m))[0] : NAN;
+    osp_tensor *h = m ? osp_to_device(m, OSP_DEVICE_CPU) : NULL;
+    return h ? (double)osp_f32(h)[0] : NAN;
 }
 
 /* Averages each gradient over the ranks, clips, steps `opt` (and with
@@ -64,7 +65,8 @@ static osp_status disc_step(osp_vae_trainer *t, int64_t k, osp_tensor *x, osp_te
     osp_status st = loss ? OSP_OK : osp_error_code();
     s->logits_real = mean_value(real);
     s->logits_fake = mean_value(fake);
-    s->disc_loss = on && loss ? (double)osp_f32(osp_contiguous(loss))[0] : 0.0;
+    osp_tensor *host_loss = on && loss ? osp_to_device(loss, OSP_DEVICE_CPU) : NULL;
+    s->disc_loss = host_loss ? (double)osp_f32(host_loss)[0] : 0.0;
     if (!st && on)
         st = osp_backward(loss, NULL);
     if (st)

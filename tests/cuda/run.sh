@@ -4,7 +4,7 @@
 # tools: the bats suites of the model tools run the CUDA build's binaries,
 # whose default device is cuda when a GPU is usable, so every fixture
 # comparison (VAE, T5, Latte, schedulers end to end, LPIPS, PWC-Net) runs
-# on the GPU within the fixture tolerances, and so does osp-train dit. Ends with "N passed, N failed";
+# on the GPU within the fixture tolerances, and so do the trainers. Ends with "N passed, N failed";
 # without a usable GPU it prints one skip line and exits 0.
 # Env: OSP_TEST_BUILD (the CUDA build folder), OSP_BIN (its tools).
 set -u
@@ -47,10 +47,11 @@ if ! command -v bats >/dev/null || [ ! -d ../shared/fixtures ]; then
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
 fi
-# then the trainer on the GPU: the CPU suite of osp-train dit (its default
+# then the trainers on the GPU: the CPU suites of osp-train (their default
 # device is cuda here) and the cuda-against-cpu cases of tests/cuda/train.bats
 suites=(tests/bats/osp-vae.bats tests/bats/osp-textenc.bats tests/bats/osp-denoise.bats
-    tests/bats/osp-eval.bats tests/bats/osp-train.bats tests/cuda/train.bats)
+    tests/bats/osp-eval.bats tests/bats/osp-train.bats tests/bats/osp-train-vae.bats
+    tests/bats/osp-train-inflate.bats tests/cuda/train.bats)
 # Streamed as it runs (so a run cut short still shows how far it got), each
 # case timed, none allowed to hang the suite.
 log=$(mktemp)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
-# osp-train dit on the GPU (make test-cuda runs this with the CUDA build):
-# the same tiny run on --device cuda and on --device cpu agrees within float
+# osp-train on the GPU (make test-cuda runs this with the CUDA build): the
+# same tiny dit run on --device cuda and on --device cpu agrees within float
 # tolerance (weights, EMA, AdamW moments, losses); a resumed GPU run equals
 # the uninterrupted one bit for bit; a GPU checkpoint loads on the CPU; two
-# ranks sharing the GPU train like one with twice the batch.
+# ranks sharing the GPU train like one with twice the batch; osp-train vae
+# likewise agrees with the CPU, and --init-2d lands on the device exactly.
 # OSP_TEST_DEVICE=cpu runs the same cases CPU against CPU, to check the
 # suite itself on a machine without a GPU.
 
@@ -83,4 +84,42 @@ losses() {
              END { exit bad }'
     "$TENSORCMP" --files "$TMP/dp/checkpoint-3/model/diffusion_pytorch_model.safetensors" \
         "$TMP/one/checkpoint-3/model/diffusion_pytorch_model.safetensors" 1e-4
+}
+
+# vae DEVICE RUN ARGS...: the fixture VAE with LPIPS and the discriminator on from batch 1
+vae() {
+    local device=$1 run=$2
+    shift 2
+    "$BIN/osp-train" vae -q --device "$device" -m "$FIXTURES/vae/model" \
+        --lpips "$REPO/tests/data/lpips_vgg/tiny.safetensors" --data "$SHARED/clips" \
+        --run "$run" --frames 5 --size 32 --disc-start 1 --lr 1e-3 "$@"
+}
+
+@test "osp-train vae: cuda and cpu agree (VAE, discriminator, both optimizers)" {
+    need_fixtures
+    mkdir -p "$SHARED/clips"
+    [ -f "$SHARED/clips/a.avi" ] || "$TEST_BUILD/tests/tools/mkvideo" "$SHARED/clips/a.avi" 9 32 32 default
+    vae "$DEV" "$TMP/gpu" --max-steps 3 > "$TMP/gpu.jsonl"
+    vae cpu "$TMP/cpu" --max-steps 3 > "$TMP/cpu.jsonl"
+    paste <(losses "$TMP/gpu.jsonl") <(losses "$TMP/cpu.jsonl") |
+        awk '{ d = $1 - $2; if (d < 0) d = -d; print; if (d > 1e-3 * ($2 < 0 ? -$2 : $2)) bad = 1 }
+             END { exit bad }'
+    local c=checkpoint-3 f
+    # the VAE, and beside it both optimizers and the discriminator
+    for f in model/diffusion_pytorch_model.safetensors $(cd "$TMP/cpu/$c" && ls ./*.safetensors); do
+        "$TENSORCMP" --files "$TMP/gpu/$c/$f" "$TMP/cpu/$c/$f" 1e-3
+    done
+}
+
+@test "osp-train vae --init-2d on the device starts from the inflated VAE" {
+    local data=$REPO/tests/data/vae2d
+    mkdir -p "$TMP/clips"
+    "$TEST_BUILD/tests/tools/mkvideo" "$TMP/clips/a.avi" 5 32 32 default
+    "$BIN/osp-train" inflate -q --device cpu --init-2d "$data/model" \
+        --config "$data/config3d.json" -o "$TMP/vae"
+    "$BIN/osp-train" vae -q --device "$DEV" -m "$data/config3d.json" --init-2d "$data/model" \
+        --data "$TMP/clips" --run "$TMP/run" --frames 5 --size 32 --max-steps 1 --lr 0 \
+        --loss-weights 1e-6,0,0.5 > /dev/null
+    "$TENSORCMP" --files "$TMP/run/checkpoint-1/model/diffusion_pytorch_model.safetensors" \
+        "$TMP/vae/diffusion_pytorch_model.safetensors" 0
 }
