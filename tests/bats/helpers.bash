@@ -40,3 +40,17 @@ near() {
 need_fixtures() {
     [ -d "$FIXTURES" ] || skip "no conformance fixtures at $FIXTURES"
 }
+
+# tiny_latte_suite: for a suite of osp-train dit cases, a random tiny Latte
+# ($SHARED/model) and 16 synthetic feature clips ($SHARED/feats) made once
+# per file (call it in setup_file), and a fresh $TMP per case (setup).
+tiny_latte_suite() {
+    export SHARED=$BATS_FILE_TMPDIR
+    "$TEST_BUILD/tests/tools/mklatte" "$SHARED/model" 32
+    "$TEST_BUILD/tests/tools/mkfeatures" "$SHARED/feats" 16 32 2
+}
+tiny_latte_case() {
+    TMP=$(mktemp -d)
+    MODEL=$SHARED/model
+    FEATS=$SHARED/feats
+}

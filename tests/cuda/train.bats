@@ -10,21 +10,15 @@
 
 load ../bats/helpers
 
-MKLATTE=$TEST_BUILD/tests/tools/mklatte
-MKFEATURES=$TEST_BUILD/tests/tools/mkfeatures
 TENSORCMP=$TEST_BUILD/tests/tools/tensorcmp
 DEV=${OSP_TEST_DEVICE:-cuda}
 
 setup_file() {
-    export SHARED=$BATS_FILE_TMPDIR
-    "$MKLATTE" "$SHARED/model" 32
-    "$MKFEATURES" "$SHARED/feats" 16 32 2
+    tiny_latte_suite
 }
 
 setup() {
-    TMP=$(mktemp -d)
-    MODEL=$SHARED/model
-    FEATS=$SHARED/feats
+    tiny_latte_case
 }
 
 teardown() {
