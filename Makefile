@@ -89,6 +89,19 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(BUILD)/libosp.a $(LDLIBS)
 
+# The tools linked with a stand-in GPU (tests/fakedev/fake_device.c), so
+# that `--device cuda` runs on every machine: tests/run-all.sh checks the
+# device paths with them. CPU builds only.
+ifneq ($(CUDA),1)
+FAKEDEV_TOOLS := $(TOOL_SRC:tools/%.c=$(BUILD)/tests/fakedev/bin/%)
+tests: $(FAKEDEV_TOOLS)
+$(BUILD)/tests/fakedev/bin/%: tools/%.c $(TOOL_COMMON_OBJ) $(BUILD)/tests/fakedev/fake_device.o \
+  $(BUILD)/libosp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $(LDFLAGS) -o $@ $< $(TOOL_COMMON_OBJ) \
+	  $(BUILD)/tests/fakedev/fake_device.o $(BUILD)/libosp.a $(LDLIBS)
+endif
+
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJ) $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(BUILD)/libosp.a $(LDLIBS)

@@ -25,10 +25,13 @@ for t in "$build"/tests/test_*; do
     failed=$((failed + f))
 done
 
-if ls tests/bats/*.bats >/dev/null 2>&1; then
-    out=$(bats --tap tests/bats 2>&1)
+# bats_suites LABEL ARGS...: runs bats on ARGS, adds its counts (a skipped
+# case is not a pass: counted and named apart)
+bats_suites() {
+    local label=$1 out rc s p f
+    shift
+    out=$(bats --tap "$@" 2>&1)
     rc=$?
-    # a skipped case is not a pass: counted and named apart
     s=$(printf '%s\n' "$out" | grep -c '^ok .* # skip')
     p=$(($(printf '%s\n' "$out" | grep -c '^ok ') - s))
     f=$(printf '%s\n' "$out" | grep -c '^not ok ')
@@ -38,9 +41,22 @@ if ls tests/bats/*.bats >/dev/null 2>&1; then
     fi
     [ "$f" -gt 0 ] && printf '%s\n' "$out" | grep -A4 '^not ok'
     [ "$s" -gt 0 ] && printf '%s\n' "$out" | grep '^ok .* # skip'
-    echo "bats: $p passed, $f failed ($s skipped)"
+    echo "$label: $p passed, $f failed ($s skipped)"
     passed=$((passed + p))
     failed=$((failed + f))
+}
+
+if ls tests/bats/*.bats >/dev/null 2>&1; then
+    bats_suites bats tests/bats
+    # The device paths, on the stand-in GPU of tests/fakedev: the suites
+    # make test-cuda runs on a real one, with tools whose default device is
+    # its `cuda` (memory no host code may touch, the CPU's kernels).
+    fakedev=$build/tests/fakedev/bin
+    [[ $fakedev = /* ]] || fakedev=$PWD/$fakedev
+    if [ -x "$fakedev/osp-train" ]; then
+        mapfile -t suites < <(grep -v '^#' tests/cuda/suites)
+        OSP_BIN=$fakedev bats_suites "bats on the stand-in GPU" "${suites[@]}"
+    fi
 fi
 
 echo "$passed passed, $failed failed"

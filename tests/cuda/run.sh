@@ -47,11 +47,8 @@ if ! command -v bats >/dev/null || [ ! -d ../shared/fixtures ]; then
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
 fi
-# then the trainers on the GPU: the CPU suites of osp-train (their default
-# device is cuda here) and the cuda-against-cpu cases of tests/cuda/train.bats
-suites=(tests/bats/osp-vae.bats tests/bats/osp-textenc.bats tests/bats/osp-denoise.bats
-    tests/bats/osp-eval.bats tests/bats/osp-train.bats tests/bats/osp-train-vae.bats
-    tests/bats/osp-train-inflate.bats tests/cuda/train.bats)
+# the model tools' and the trainers' suites, and the cuda-against-cpu cases
+mapfile -t suites < <(grep -v '^#' tests/cuda/suites)
 # Streamed as it runs (so a run cut short still shows how far it got), each
 # case timed, none allowed to hang the suite.
 log=$(mktemp)
