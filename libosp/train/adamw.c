@@ -90,20 +90,40 @@ osp_status osp_adamw_step(osp_adamw *o, osp_tensor *const *params, osp_tensor *c
     return OSP_OK;
 }
 
-/* *out = Σ g² in float32 from sums in double (the reduce op's). Large
- * tensors are summed by rows first, so that a device reduces them in
- * parallel. */
-static osp_status sum_squares(osp_tensor *g, double *out)
+/* Σ g² as a [1] tensor where g lies: float32 from sums in double (the
+ * reduce op's). Large tensors are summed by rows first, so that a device
+ * reduces them in parallel. Its temporaries are freed at once. */
+static osp_tensor *sum_squares(osp_tensor *g)
 {
     osp_pool_push();
     int64_t n = osp_numel(g), row = 4096;
     osp_tensor *sq = osp_square(g);
     if (n > row && n % row == 0)
         sq = osp_sum(osp_reshape(sq, 2, (int64_t[]){n / row, row}), 1, (int[]){1}, false);
-    osp_tensor *s = osp_to_device(osp_sum(sq, 0, NULL, false), OSP_DEVICE_CPU);
-    osp_status st = s ? OSP_OK : osp_error_code();
-    *out = s ? (double)osp_f32(s)[0] : 0.0;
+    return osp_pool_pop_keep(osp_reshape(osp_sum(sq, 0, NULL, false), 1, (int64_t[]){1}));
+}
+
+/* Σ over the gradients of Σ g², in double from each tensor's float32 sum:
+ * the per-tensor sums come to the host together, in one copy. */
+static osp_status total_squares(osp_tensor *const *grads, size_t n, double *total)
+{
+    *total = 0.0;
+    osp_tensor **sums = malloc((n ? n : 1) * sizeof *sums);
+    if (!sums)
+        return osp_error_nomem("gradient norms", n * sizeof *sums);
+    osp_pool_push();
+    int k = 0;
+    osp_status st = OSP_OK;
+    for (size_t i = 0; !st && i < n; i++)
+        if (grads[i] && !(sums[k++] = sum_squares(grads[i])))
+            st = osp_error_code();
+    osp_tensor *host = !st && k ? osp_to_device(osp_concat(k, sums, 0), OSP_DEVICE_CPU) : NULL;
+    if (!st && k && !host)
+        st = osp_error_code();
+    for (int j = 0; host && j < k; j++)
+        *total += (double)osp_f32(host)[j];
     osp_pool_pop();
+    free(sums);
     return st;
 }
 
@@ -119,13 +139,9 @@ static osp_status scale_in_place(osp_tensor *g, float coef)
 osp_status osp_clip_grad_norm(osp_tensor *const *grads, size_t n, double max_norm,
                               double *norm)
 {
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double s = 0.0;
-        if (grads[i] && sum_squares(grads[i], &s))
-            return osp_error_code();
-        sum += s;
-    }
+    double sum;
+    if (total_squares(grads, n, &sum))
+        return osp_error_code();
     float total = (float)sqrt(sum);
     *norm = total;
     float coef = (float)max_norm / (total + 1e-6f);

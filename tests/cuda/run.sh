@@ -47,8 +47,12 @@ if ! command -v bats >/dev/null || [ ! -d ../shared/fixtures ]; then
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
 fi
-# the model tools' and the trainers' suites, and the cuda-against-cpu cases
+# the model tools' and the trainers' suites, and the cuda-against-cpu cases;
+# convolution algorithms by cuDNN's heuristics, the same in every process,
+# since the suites compare resumed runs bit for bit (the parity suite above
+# ran the measured choice)
 mapfile -t suites < <(grep -v '^#' tests/cuda/suites)
+export OSP_CUDA_REPRODUCIBLE=1
 # Streamed as it runs (so a run cut short still shows how far it got), each
 # case timed, none allowed to hang the suite.
 log=$(mktemp)

@@ -74,7 +74,7 @@ static int probed;          /* 0 not yet, 1 usable, -1 not */
 static char reason[160];
 static char device_name[320];
 static cudaStream_t stream;
-static bool tf32, bf16;
+static bool tf32, bf16, reproducible;
 
 static int device_index;
 
@@ -117,6 +117,8 @@ static void probe(void)
     tf32 = env && *env && strcmp(env, "0") != 0;
     env = getenv("OSP_CUDA_BF16");
     bf16 = env && *env && strcmp(env, "0") != 0;
+    env = getenv("OSP_CUDA_REPRODUCIBLE");
+    reproducible = env && *env && strcmp(env, "0") != 0;
     env = getenv("OSP_CUDA_SYNC");
     if (env && *env && strcmp(env, "0") != 0) {
         synced_backend = cuda_backend;
@@ -175,6 +177,7 @@ bool osp_cuda_set_bf16(bool on)
 }
 
 bool cu_bf16(void) { return bf16; }
+bool cu_reproducible(void) { return reproducible; }
 
 osp_status osp_cuda_synchronize(void)
 {

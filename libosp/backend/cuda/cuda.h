@@ -40,6 +40,12 @@ bool osp_cuda_set_tf32(bool on);
  * Returns the previous setting. */
 bool osp_cuda_set_bf16(bool on);
 
+/* Convolution algorithms are measured per shape and the fastest
+ * deterministic one runs; OSP_CUDA_REPRODUCIBLE=1 in the environment takes
+ * cuDNN's heuristic choice instead, the same in every process, so that a
+ * resumed training run continues bit for bit (timing can rank two
+ * algorithms differently from one process to the next). */
+
 typedef struct osp_cuda_memory {
     size_t in_use;  /* bytes held by live tensors (rounded to size classes) */
     size_t peak;    /* largest in_use so far */

@@ -3,9 +3,12 @@
  * 1, 2 and 3 spatial dims (1-D runs as 2-D with a unit height); CPU
  * reference: cpu_conv.c. float32 NCDHW tensors; TF32 only when enabled
  * (cuda.h), since cuDNN's default math would use it on Ampere and later.
- * Algorithms come from cuDNN's heuristics (tried in their order, within
- * WORKSPACE_LIMIT, until one runs); workspaces come from the caching allocator. The
- * bias is added (and its gradient summed) by our own kernels.
+ * Algorithms are measured (cudnnFind*Ex) the first time a shape comes, and
+ * the list is kept per shape: cuDNN's heuristic order put algorithms 20x
+ * slower than the best first at some VAE shapes (bench/RESULTS.md, cuda).
+ * The fastest deterministic one that fits WORKSPACE_LIMIT runs (the next
+ * if it refuses); workspaces come from the caching allocator. The bias is
+ * added (and its gradient summed) by our own kernels.
  * cuDNN's legacy API counts elements in 32 bits: a tensor of 2^31 or more
  * elements is refused with a message (tile or chunk the input). */
 #include "cuda.h"
@@ -15,6 +18,8 @@
 #include <cudnn.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define WORKSPACE_LIMIT ((size_t)1 << 30)
 #define MAX_ALGOS 16
@@ -36,12 +41,76 @@ static osp_status dnn_fail(const osp_node *n, const char *what, cudnnStatus_t s)
         }                                                                      \
     } while (0)
 
+/* What a measured algorithm list depends on. */
+typedef struct algo_key {
+    int kind; /* 0 forward, 1 backward data, 2 backward filter */
+    int nd, xd[5], wd[5], yd[5], pad[3], stride[3], dil[3];
+    bool tf32;
+} algo_key;
+
 typedef struct conv_desc {
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
     int64_t batch, C, O, in_size, out_size;
+    algo_key key;
 } conv_desc;
+
+/* One algorithm of a list, whichever of the three directions. */
+typedef struct measured {
+    cudnnStatus_t status;
+    int algo;
+    size_t memory;
+    cudnnDeterminism_t determinism;
+} measured;
+
+typedef struct algo_list {
+    algo_key key;
+    int count;
+    measured perf[MAX_ALGOS];
+} algo_list;
+
+static algo_list *lists;
+static size_t n_lists, cap_lists;
+
+static algo_list *find_list(const algo_key *k)
+{
+    for (size_t i = 0; i < n_lists; i++)
+        if (memcmp(&lists[i].key, k, sizeof *k) == 0)
+            return &lists[i];
+    return NULL;
+}
+
+static algo_list *new_list(const algo_key *k)
+{
+    if (n_lists == cap_lists) {
+        size_t cap = cap_lists ? 2 * cap_lists : 32;
+        algo_list *grown = realloc(lists, cap * sizeof *grown);
+        if (!grown) {
+            osp_error_nomem("cuDNN algorithm lists", cap * sizeof *grown);
+            return NULL;
+        }
+        lists = grown;
+        cap_lists = cap;
+    }
+    algo_list *l = &lists[n_lists++];
+    *l = (algo_list){.key = *k};
+    return l;
+}
+
+/* The workspace the measurement may use: WORKSPACE_LIMIT, or less when the
+ * device has less free. */
+static osp_storage *find_workspace(size_t *bytes)
+{
+    for (*bytes = WORKSPACE_LIMIT; *bytes >= ((size_t)16 << 20); *bytes /= 4) {
+        osp_storage *m = cu_scratch(*bytes);
+        if (m)
+            return m;
+        osp_error_clear();
+    }
+    *bytes = 0;
+    return NULL;
+}
 
 static void desc_destroy(conv_desc *d)
 {
@@ -82,7 +151,7 @@ static osp_status describe(const osp_node *n, const osp_tensor *x, const osp_ten
                            const osp_tensor *y, const osp_window *win, conv_desc *d)
 {
     osp_status st = OSP_OK;
-    *d = (conv_desc){0};
+    memset(d, 0, sizeof *d); /* the key's padding too: keys are compared bytewise */
     if (!dnn) {
         if (!osp_cuda_available())
             return osp_error(OSP_ERR_RUNTIME, "CUDA: %s", osp_cuda_unavailable_reason());
@@ -94,7 +163,7 @@ static osp_status describe(const osp_node *n, const osp_tensor *x, const osp_ten
         return osp_error_code();
     packed_strides(xd, nd, xs);
     packed_strides(yd, nd, ys);
-    int nsp = nd - 2, pad[3], stride[3], dil[3], lead = nsp - win->nsp;
+    int nsp = nd - 2, pad[3] = {0}, stride[3] = {0}, dil[3] = {0}, lead = nsp - win->nsp;
     for (int i = 0; i < nsp; i++) {
         int j = i - lead; /* 1-D: the inserted height has a unit window */
         pad[i] = j >= 0 ? (int)win->pad[j] : 0;
@@ -112,6 +181,14 @@ static osp_status describe(const osp_node *n, const osp_tensor *x, const osp_ten
                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     DNN_TRY(n, cudnnSetConvolutionMathType(d->conv, cu_tf32() ? CUDNN_DEFAULT_MATH
                                                               : CUDNN_FMA_MATH));
+    d->key.nd = nd;
+    memcpy(d->key.xd, xd, sizeof xd);
+    memcpy(d->key.wd, wd, sizeof wd);
+    memcpy(d->key.yd, yd, sizeof yd);
+    memcpy(d->key.pad, pad, sizeof pad);
+    memcpy(d->key.stride, stride, sizeof stride);
+    memcpy(d->key.dil, dil, sizeof dil);
+    d->key.tf32 = cu_tf32();
     d->batch = x->shape[0];
     d->C = x->shape[1];
     d->O = y->shape[1];
@@ -127,9 +204,9 @@ done:
 }
 
 /* Runs `call` (which reads algo_, wsp_ and ws_) with each algorithm of a
- * heuristic list that succeeded and fits WORKSPACE_LIMIT, in the list's
- * order, until one runs: the heuristics can list an algorithm that then
- * refuses the descriptors (CUDNN_STATUS_NOT_SUPPORTED). Deterministic
+ * measured list that succeeded and fits WORKSPACE_LIMIT, in the list's
+ * order (fastest first), until one runs: an algorithm may still refuse
+ * the descriptors (CUDNN_STATUS_NOT_SUPPORTED). Deterministic
  * algorithms first: some backward-data ones (conv_transpose's forward)
  * add with atomics, and the same frames must give the same flow bit for
  * bit (FloLPIPS of identical videos is 0/0 = NaN only then). Sets st and
@@ -164,6 +241,42 @@ done:
         }                                                                              \
     } while (0)
 
+/* list = the algorithm list of d's shape in direction kind: measured on
+ * first use by find_call (a cudnnFind*Ex call that fills count_ and perf_,
+ * an array of PerfT, given the workspace ws_ of wsb_ bytes), or, where the
+ * measurement fails or OSP_CUDA_REPRODUCIBLE is set, the heuristics' order
+ * (heur_call, filling the same), kept after. Timing may rank two
+ * algorithms differently in two processes, whose results then differ in
+ * the last bits; the heuristics do not. Sets st and jumps to done on
+ * failure. */
+#define MEASURED(n, d, kind_, PerfT, find_call, heur_call, list)                          \
+    do {                                                                                  \
+        (d).key.kind = (kind_);                                                           \
+        if (((list) = find_list(&(d).key)))                                               \
+            break;                                                                        \
+        PerfT perf_[MAX_ALGOS];                                                           \
+        int count_ = 0;                                                                   \
+        size_t wsb_ = 0;                                                                  \
+        osp_storage *wsm_ = cu_reproducible() ? NULL : find_workspace(&wsb_);             \
+        void *ws_ = wsm_ ? wsm_->data : NULL;                                             \
+        cudnnStatus_t s_ = cu_reproducible() ? CUDNN_STATUS_NOT_SUPPORTED : (find_call);  \
+        osp_storage_release(wsm_);                                                        \
+        if (s_ != CUDNN_STATUS_SUCCESS)                                                   \
+            s_ = (heur_call);                                                             \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                                 \
+            st = dnn_fail((n), "choosing a convolution algorithm", s_);                   \
+            goto done;                                                                    \
+        }                                                                                 \
+        if (!((list) = new_list(&(d).key))) {                                             \
+            st = osp_error_code();                                                        \
+            goto done;                                                                    \
+        }                                                                                 \
+        for (int i_ = 0; i_ < count_; i_++)                                               \
+            (list)->perf[i_] = (measured){perf_[i_].status, (int)perf_[i_].algo,           \
+                                          perf_[i_].memory, perf_[i_].determinism};        \
+        (list)->count = count_;                                                           \
+    } while (0)
+
 /* in: x, w, bias?   out: y */
 osp_status cuda_conv(const osp_node *n)
 {
@@ -173,12 +286,16 @@ osp_status cuda_conv(const osp_node *n)
     if (describe(n, n->in[0], n->in[1], n->out[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
-    cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS];
-    int count = 0;
+    algo_list *l;
     float one = 1.0f, zero = 0.0f;
-    DNN_TRY(n, cudnnGetConvolutionForwardAlgorithm_v7(dnn, d.x, d.w, d.conv, d.y, MAX_ALGOS,
-                                                      &count, perf));
-    RUN_ALGOS(n, perf, count,
+    MEASURED(n, d, 0, cudnnConvolutionFwdAlgoPerf_t,
+             cudnnFindConvolutionForwardAlgorithmEx(
+                 dnn, d.x, cu_f32(n->in[0]), d.w, cu_f32(n->in[1]), d.conv, d.y,
+                 cu_f32(n->out[0]), MAX_ALGOS, &count_, perf_, ws_, wsb_),
+             cudnnGetConvolutionForwardAlgorithm_v7(dnn, d.x, d.w, d.conv, d.y, MAX_ALGOS,
+                                                    &count_, perf_),
+             l);
+    RUN_ALGOS(n, l->perf, l->count,
               cudnnConvolutionForward(dnn, &one, d.x, cu_f32(n->in[0]), d.w, cu_f32(n->in[1]),
                                       d.conv, algo_, wsp_, ws_, &zero, d.y, cu_f32(n->out[0])));
     if (cu_opt(n, 2))
@@ -198,12 +315,16 @@ osp_status cuda_conv_backward_data(const osp_node *n)
     if (describe(n, gx, n->in[1], n->in[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
-    cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_ALGOS];
-    int count = 0;
+    algo_list *l;
     float one = 1.0f, zero = 0.0f;
-    DNN_TRY(n, cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, d.w, d.y, d.conv, d.x, MAX_ALGOS,
-                                                           &count, perf));
-    RUN_ALGOS(n, perf, count,
+    MEASURED(n, d, 1, cudnnConvolutionBwdDataAlgoPerf_t,
+             cudnnFindConvolutionBackwardDataAlgorithmEx(
+                 dnn, d.w, cu_f32(n->in[1]), d.y, cu_f32(n->in[0]), d.conv, d.x, cu_f32(gx),
+                 MAX_ALGOS, &count_, perf_, ws_, wsb_),
+             cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, d.w, d.y, d.conv, d.x, MAX_ALGOS,
+                                                         &count_, perf_),
+             l);
+    RUN_ALGOS(n, l->perf, l->count,
               cudnnConvolutionBackwardData(dnn, &one, d.w, cu_f32(n->in[1]), d.y,
                                            cu_f32(n->in[0]), d.conv, algo_, wsp_, ws_, &zero,
                                            d.x, cu_f32(gx)));
@@ -222,8 +343,7 @@ osp_status cuda_conv_backward_weight(const osp_node *n)
     if (describe(n, n->in[1], gw, n->in[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_ALGOS];
-    int count = 0;
+    algo_list *l;
     float one = 1.0f, zero = 0.0f;
     if (osp_numel(n->in[0]) == 0 || osp_numel(n->in[1]) == 0) {
         st = cu_check(n, cudaMemsetAsync(cu_ptr(gw), 0, osp_nbytes(gw), cu_stream()), "zero gw");
@@ -232,9 +352,14 @@ osp_status cuda_conv_backward_weight(const osp_node *n)
                           "zero gbias");
         goto done;
     }
-    DNN_TRY(n, cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn, d.x, d.y, d.conv, d.w,
-                                                             MAX_ALGOS, &count, perf));
-    RUN_ALGOS(n, perf, count,
+    MEASURED(n, d, 2, cudnnConvolutionBwdFilterAlgoPerf_t,
+             cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                 dnn, d.x, cu_f32(n->in[1]), d.y, cu_f32(n->in[0]), d.conv, d.w, cu_f32(gw),
+                 MAX_ALGOS, &count_, perf_, ws_, wsb_),
+             cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn, d.x, d.y, d.conv, d.w, MAX_ALGOS,
+                                                           &count_, perf_),
+             l);
+    RUN_ALGOS(n, l->perf, l->count,
               cudnnConvolutionBackwardFilter(dnn, &one, d.x, cu_f32(n->in[1]), d.y,
                                              cu_f32(n->in[0]), d.conv, algo_, wsp_, ws_, &zero,
                                              d.w, cu_f32(gw)));

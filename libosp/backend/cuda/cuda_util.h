@@ -52,6 +52,9 @@ static inline const float *cu_opt(const osp_node *n, int i)
  * linear run in bf16 (cuda.h). */
 bool cu_tf32(void);
 bool cu_bf16(void);
+/* OSP_CUDA_REPRODUCIBLE=1: convolution algorithms from cuDNN's heuristics,
+ * the same in every process, instead of the fastest measured (cuda.h). */
+bool cu_reproducible(void);
 
 #ifdef __cplusplus
 }
