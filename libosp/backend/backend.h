@@ -8,11 +8,19 @@
 
 typedef osp_status (*osp_kernel_fn)(const osp_node *n);
 
+/* A device's memory, bytes: held by live tensors now, the most ever held,
+ * and kept by the backend's allocator for reuse. */
+typedef struct osp_device_memory {
+    size_t in_use, peak, cached;
+} osp_device_memory;
+
 typedef struct osp_backend {
     const char *name;
     osp_device device;
     /* NULL entries are ops this backend lacks (dispatch reports it). */
     osp_kernel_fn kernels[OSP_OP_COUNT];
+    /* NULL where the backend keeps no count (the CPU's) */
+    osp_device_memory (*memory)(void);
 } osp_backend;
 
 const osp_backend *osp_backend_cpu(void);
@@ -21,6 +29,8 @@ const osp_backend *osp_backend_cpu(void);
 const osp_backend *osp_backend_cuda(void);
 /* The backend for a device, or NULL when this build or machine lacks it. */
 const osp_backend *osp_backend_for(osp_device device);
+/* *m = the device's memory counts; false when its backend keeps none. */
+bool osp_device_memory_stats(osp_device device, osp_device_memory *m);
 void osp_backend_register(const osp_backend *b);
 
 /* Worker threads for CPU kernels (OpenMP and OpenBLAS); 0 = all cores. */

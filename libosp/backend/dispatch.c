@@ -83,6 +83,15 @@ const osp_backend *osp_backend_for(osp_device device)
     return (unsigned)device < 2 ? backends[device] : NULL;
 }
 
+bool osp_device_memory_stats(osp_device device, osp_device_memory *m)
+{
+    const osp_backend *b = osp_backend_for(device);
+    if (!b || !b->memory)
+        return false;
+    *m = b->memory();
+    return true;
+}
+
 static bool poison_enabled(void)
 {
     static int cached = -1;

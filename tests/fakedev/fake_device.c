@@ -22,9 +22,14 @@ typedef struct pages {
     int opens;  /* kernels running on it now */
 } pages;
 
+static osp_device_memory counts;
+
+static osp_device_memory memory(void) { return counts; }
+
 static void unmap(osp_storage *s)
 {
     pages *p = s->owner;
+    counts.in_use -= p->len;
     munmap(s->data, p->len);
     free(p);
 }
@@ -45,7 +50,11 @@ static osp_storage *fake_alloc(size_t nbytes)
     if (!s) {
         munmap(data, p->len);
         free(p);
+        return NULL;
     }
+    counts.in_use += p->len;
+    if (counts.in_use > counts.peak)
+        counts.peak = counts.in_use;
     return s;
 }
 
@@ -104,7 +113,7 @@ static osp_status run_on_host(const osp_node *n)
     return st;
 }
 
-static osp_backend fake = {.name = "fake-cuda", .device = OSP_DEVICE_CUDA};
+static osp_backend fake = {.name = "fake-cuda", .device = OSP_DEVICE_CUDA, .memory = memory};
 
 __attribute__((constructor)) static void install(void)
 {

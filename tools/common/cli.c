@@ -220,6 +220,17 @@ static void print_help(const cli_tool *tool, FILE *f)
 
 /* ---- parsing ---- */
 
+/* -v on a device: its memory at exit (the most held by tensors, and what
+ * the allocator keeps besides). */
+static void report_device_memory(void)
+{
+    osp_device_memory m;
+    if (osp_device_memory_stats(OSP_DEVICE_CUDA, &m))
+        osp_log_debug("device memory: peak %.1f MiB in tensors; at exit %.1f MiB in tensors, "
+                      "%.1f MiB cached", (double)m.peak / 1048576.0,
+                      (double)m.in_use / 1048576.0, (double)m.cached / 1048576.0);
+}
+
 static void select_device(cli_common *out)
 {
     bool cuda_usable = osp_backend_for(OSP_DEVICE_CUDA) != NULL;
@@ -321,6 +332,8 @@ void cli_parse(const cli_tool *tool, int argc, char **argv, cli_common *out)
     if (opt_threads)
         osp_set_threads(out->threads);
     select_device(out);
+    if (out->device != OSP_DEVICE_CPU)
+        atexit(report_device_memory);
 }
 
 /* ---- output ---- */

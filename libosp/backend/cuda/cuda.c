@@ -8,9 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+static osp_device_memory memory(void)
+{
+    osp_cuda_memory m = osp_cuda_memory_stats();
+    return (osp_device_memory){.in_use = m.in_use, .peak = m.peak, .cached = m.cached};
+}
+
 static const osp_backend cuda_backend = {
     .name = "cuda",
     .device = OSP_DEVICE_CUDA,
+    .memory = memory,
     .kernels = {
         [OSP_OP_BINARY] = cuda_binary,
         [OSP_OP_UNARY] = cuda_unary,
