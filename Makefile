@@ -56,7 +56,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests
 
 .PHONY: all lib tools tests check check-asan test-cuda fuzz install deps demo bench clean
 # Objects that only pattern rules name would be deleted as intermediates.
-.SECONDARY: $(TOOL_COMMON_OBJ) $(TEST_HELPER_OBJ)
+.SECONDARY: $(TOOL_COMMON_OBJ) $(TEST_HELPER_OBJ) $(BUILD)/tests/fakedev/fake_device.o
 all: lib tools
 
 lib: $(BUILD)/libosp.a $(BUILD)/libosp.so
