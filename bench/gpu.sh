@@ -10,7 +10,8 @@
 #   GEMM 8192^3 in f32, TF32 and bf16 (cuBLASLt); the bf16 figure is the
 #     peak the Latte MFU is measured against;
 #   attention at Latte XL/122 65x512x512 shapes (spatial, temporal, text
-#     cross-attention; flash kernel) and the VAE's single-head GEMM path;
+#     cross-attention; flash kernels, f32 and bf16 tensor cores) and the
+#     VAE's single-head GEMM path;
 #   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN);
 #   one Latte XL/122 forward at batch 2 (= one guided sampling step),
 #     random f32 weights written to $GPU_LATTE_DIR, with MFU;
@@ -21,6 +22,8 @@
 #     PyTorch on the same GPU when the image has it;
 #   the same GEMM, attention and conv3d shapes in PyTorch on the same GPU
 #     (bench/gpu/torch_gpu.py), when the image has torch with CUDA;
+#   OSP_PROFILE's per-op tables of the bf16 forward and the 17x64x64
+#     training step (profile.txt);
 #   one VAE decode of a 17x64x64 latent (65x512x512 video) through
 #     osp-decode --device cuda, when a python with torch and safetensors is
 #     there to write release-config random weights (bench/torch_vae.py).
@@ -39,7 +42,7 @@
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
 #   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_BENCHES (which
-#   benchmarks, default "gemm attention conv3d torch latte train vae"), GPU_SANITIZE=1 (run the
+#   benchmarks, default "gemm attention conv3d torch latte train profile vae"), GPU_SANITIZE=1 (run the
 #   parity suite under compute-sanitizer even when it passed; it always does
 #   after a failure).
 set -uo pipefail
@@ -105,7 +108,7 @@ fi
 tmp=$(mktemp -d)
 rows=$out/rows.md
 : >"$rows"
-benches=" ${GPU_BENCHES:-gemm attention conv3d torch latte train vae} "
+benches=" ${GPU_BENCHES:-gemm attention conv3d torch latte train profile vae} "
 wanted() { [[ $benches == *" $1 "* ]]; }
 bench() { # bench ARGS...: rows to $rows, everything to the log
     wanted "$1" || return 0
@@ -163,6 +166,22 @@ if wanted train && [ -f "$latte_dir/diffusion_pytorch_model.safetensors" ]; then
     fi
 fi
 
+# Where the time goes: OSP_PROFILE's per-op table (every kernel timed on
+# its own: OSP_CUDA_SYNC) of the bf16 forward and training step, to
+# profile.txt; slower than the timed runs above, so no rows from these.
+if wanted profile; then
+    echo "gpu.sh: op profiles (log $out/profile.txt)" | tee -a "$log"
+    : >"$out/profile.txt"
+    for args in "latte $tmp/xl122_config.json $latte_dir ${peak:-0}" "train $latte_dir ${peak:-0} 2"; do
+        echo "## gpu_bench $args" >>"$out/profile.txt"
+        # shellcheck disable=SC2086 # a list of arguments
+        OSP_PROFILE=1 OSP_CUDA_SYNC=1 OSP_CUDA_BF16=1 timeout "$bench_s" \
+            "$build/bench/gpu_bench" $args >>"$out/profile.txt" 2>&1 ||
+            echo "gpu_bench $args failed" >>"$out/profile.txt"
+    done
+    grep -A 12 "^osp profile" "$out/profile.txt" | tee -a "$log"
+fi
+
 # VAE decode through the tool, timed whole (load + decode + stream out)
 if ! wanted vae; then
     :
@@ -180,7 +199,7 @@ PY
         >"$tmp/vae_mem.txt" 2>/dev/null &
     smi=$!
     start=$(date +%s.%N)
-    if timeout "$bench_s" $bin/osp-decode --device cuda --tile -m "$vae_dir" "$tmp/latent.msgpack" \
+    if timeout "$bench_s" $bin/osp-decode -v --device cuda --tile -m "$vae_dir" "$tmp/latent.msgpack" \
         -o "$tmp/vae_out.msgpack" >>"$log" 2>&1; then
         ms=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
         kill "$smi" 2>/dev/null

@@ -124,29 +124,38 @@ static osp_tensor *run_attention(void *p)
 static void gpu_attention(void)
 {
     /* 65x512x512: latent 17x64x64, patch 2 -> 1024 tokens per frame,
-     * batch 2 (CFG), 16 heads x 72; text 300 tokens; VAE 64x64 single head */
-    const struct { const char *name; int64_t b, h, lq, lk, d; bool mask; } cases[] = {
-        {"attention spatial (flash)", 34, 16, 1024, 1024, 72, false},
-        {"attention temporal (flash)", 2048, 16, 17, 17, 72, false},
-        {"attention cross, text mask (flash)", 34, 16, 1024, 300, 72, true},
-        {"attention VAE mid-block (GEMM path)", 1, 1, 4096, 4096, 512, false},
+     * batch 2 (CFG), 16 heads x 72; text 300 tokens; VAE 64x64 single head.
+     * The flash cases run twice: float32, and on bf16 tensor cores (bf16
+     * mode, OSP_CUDA_BF16). */
+    const struct { const char *name; int64_t b, h, lq, lk, d; bool mask, flash; } cases[] = {
+        {"attention spatial", 34, 16, 1024, 1024, 72, false, true},
+        {"attention temporal", 2048, 16, 17, 17, 72, false, true},
+        {"attention cross, text mask", 34, 16, 1024, 300, 72, true, true},
+        {"attention VAE mid-block (GEMM path)", 1, 1, 4096, 4096, 512, false, false},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        osp_pool_push();
-        int64_t qs[4] = {cases[i].b, cases[i].h, cases[i].lq, cases[i].d};
-        int64_t ks[4] = {cases[i].b, cases[i].h, cases[i].lk, cases[i].d};
-        int64_t ms_[4] = {cases[i].b, 1, 1, cases[i].lk};
-        attn_ctx a = {dev_random(4, qs), dev_random(4, ks), dev_random(4, ks),
-                      cases[i].mask ? dev_random(4, ms_) : NULL, 1.0f / sqrtf((float)cases[i].d)};
-        double ms = bench_median_ms(run_attention, &a, REPS);
-        char shape[96];
-        snprintf(shape, sizeof shape, "[%lld,%lld,%lld,%lld] x %lld keys", (long long)cases[i].b,
-                 (long long)cases[i].h, (long long)cases[i].lq, (long long)cases[i].d,
-                 (long long)cases[i].lk);
-        row(cases[i].name, shape, ms,
-            4.0 * cases[i].b * cases[i].h * cases[i].lq * cases[i].lk * cases[i].d, 0);
-        osp_pool_pop();
-    }
+    bool bf16 = osp_cuda_set_bf16(false);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int tc = 0; tc < (cases[i].flash ? 2 : 1); tc++) {
+            osp_cuda_set_bf16(tc);
+            osp_pool_push();
+            int64_t qs[4] = {cases[i].b, cases[i].h, cases[i].lq, cases[i].d};
+            int64_t ks[4] = {cases[i].b, cases[i].h, cases[i].lk, cases[i].d};
+            int64_t ms_[4] = {cases[i].b, 1, 1, cases[i].lk};
+            attn_ctx a = {dev_random(4, qs), dev_random(4, ks), dev_random(4, ks),
+                          cases[i].mask ? dev_random(4, ms_) : NULL,
+                          1.0f / sqrtf((float)cases[i].d)};
+            double ms = bench_median_ms(run_attention, &a, REPS);
+            char name[96], shape[96];
+            snprintf(name, sizeof name, "%s%s", cases[i].name,
+                     !cases[i].flash ? "" : tc ? " (flash, bf16 tensor cores)" : " (flash, f32)");
+            snprintf(shape, sizeof shape, "[%lld,%lld,%lld,%lld] x %lld keys",
+                     (long long)cases[i].b, (long long)cases[i].h, (long long)cases[i].lq,
+                     (long long)cases[i].d, (long long)cases[i].lk);
+            row(name, shape, ms,
+                4.0 * cases[i].b * cases[i].h * cases[i].lq * cases[i].lk * cases[i].d, 0);
+            osp_pool_pop();
+        }
+    osp_cuda_set_bf16(bf16);
 }
 
 /* ---- conv3d ---- */

@@ -49,10 +49,13 @@ def attention():
              ("attention cross, text mask", 34, 16, 1024, 300, 72, True),
              ("attention VAE mid-block", 1, 1, 4096, 4096, 512, False))
     for name, b, h, lq, lk, d, masked in cases:
-        q, k, v = rand(b, h, lq, d), rand(b, h, lk, d), rand(b, h, lk, d)
-        mask = rand(b, 1, 1, lk) if masked else None
-        ms = timed(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
-        row(name + " f32 SDPA", f"[{b},{h},{lq},{d}] x {lk} keys", ms, 4.0 * b * h * lq * lk * d)
+        # bf16 too: what the reference runs under autocast
+        for dtype, kind in ((torch.float32, "f32"), (torch.bfloat16, "bf16")):
+            q, k, v = (rand(b, h, n, d, dtype=dtype) for n in (lq, lk, lk))
+            mask = rand(b, 1, 1, lk, dtype=dtype) if masked else None
+            ms = timed(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+            row(f"{name} {kind} SDPA", f"[{b},{h},{lq},{d}] x {lk} keys", ms,
+                4.0 * b * h * lq * lk * d)
 
 
 def conv3d():

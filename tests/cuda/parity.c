@@ -4,8 +4,8 @@
  * Each case builds fresh random host inputs, runs the same frontend call on
  * the CPU and on copies of the inputs on the GPU, and compares the outputs
  * by ||gpu - cpu|| / ||cpu|| with the tolerance of its precision (f32
- * 1e-5; products that may use TF32, with OSP_CUDA_TF32=1, 1e-3; matmul and
- * linear in bf16, with OSP_CUDA_BF16=1, 1e-2). Cases with
+ * 1e-5; products that may use TF32, with OSP_CUDA_TF32=1, 1e-3; matmul,
+ * linear and the flash attention in bf16, with OSP_CUDA_BF16=1, 1e-2). Cases with
  * a gradient also run backward from loss = Σ y·w (w random) through the
  * tape, which calls the ops' *_BACKWARD kernels, and compare every input's
  * gradient. Outputs are poisoned (OSP_POISON=1: NaN on both backends)
@@ -375,6 +375,8 @@ static void norm_attention_cases(void)
     CHECK_OP("attention D=72 flash, key mask [B,1,1,Lk]", gemm_tol, true, f_attention,
              RND(2, 3, 150, 72), RND(2, 3, 41, 72), RND(2, 3, 41, 72),
              rnd(SHAPE(2, 1, 1, 41), -3, 0));
+    CHECK_OP("attention D=72 flash, no mask, 4 key tiles", gemm_tol, true, f_attention_nomask,
+             RND(1, 3, 100, 72), RND(1, 3, 230, 72), RND(1, 3, 230, 72));
     CHECK_OP("attention D=72 flash, no mask, Lq 17 (temporal)", gemm_tol, true,
              f_attention_nomask, RND(6, 2, 17, 72), RND(6, 2, 17, 72), RND(6, 2, 17, 72));
     attn_scale = 0.125f;
@@ -538,7 +540,7 @@ int main(void)
     gemm_tol = on_bf16 ? 1e-2 : on_tf32 ? 1e-3 : F32_TOL;
     printf("# device: %s; %s; tolerance of matmul, linear, conv and attention %.0e\n",
            target == OSP_DEVICE_CPU ? "cpu (self-test)" : osp_cuda_device_name(),
-           on_bf16   ? "matmul and linear as bf16 GEMMs, f32 accumulation (OSP_CUDA_BF16)"
+           on_bf16   ? "bf16 GEMMs and flash attention, f32 accumulation (OSP_CUDA_BF16)"
            : on_tf32 ? "GEMMs and convolutions may use TF32 (OSP_CUDA_TF32)"
                      : "all in f32",
            gemm_tol);

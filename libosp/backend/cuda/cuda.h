@@ -33,7 +33,8 @@ osp_status osp_cuda_synchronize(void);
  * the previous setting. */
 bool osp_cuda_set_tf32(bool on);
 
-/* Runs the float32 matmul and linear ops as bf16 GEMMs with float32
+/* Runs the float32 matmul and linear ops as bf16 GEMMs, and the flash
+ * attention forward (head dims 64 and 72) on bf16 tensor cores, with float32
  * accumulation and output (inputs rounded to bf16 on the way in; about
  * 1e-2 relative error): the tensor-core path until the frontends carry a
  * bf16 compute dtype. Off by default; OSP_CUDA_BF16=1 turns it on.
