@@ -174,7 +174,10 @@ bool osp_cuda_set_tf32(bool on)
     return old;
 }
 
-bool cu_tf32(void) { return tf32; }
+/* bf16 mode allows TF32 too: the float32 products it leaves (convolutions,
+ * the attention's GEMM path and backward) are then still more precise
+ * than its bf16 ones. */
+bool cu_tf32(void) { return tf32 || bf16; }
 
 bool osp_cuda_set_bf16(bool on)
 {

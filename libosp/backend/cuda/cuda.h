@@ -37,7 +37,9 @@ bool osp_cuda_set_tf32(bool on);
  * attention forward (head dims 64 and 72) on bf16 tensor cores, with float32
  * accumulation and output (inputs rounded to bf16 on the way in; about
  * 1e-2 relative error): the tensor-core path until the frontends carry a
- * bf16 compute dtype. Off by default; OSP_CUDA_BF16=1 turns it on.
+ * bf16 compute dtype. The other float32 products (convolutions, the
+ * attention's GEMM path and backward) may then use TF32. Off by default;
+ * OSP_CUDA_BF16=1 turns it on.
  * Returns the previous setting. */
 bool osp_cuda_set_bf16(bool on);
 

@@ -48,8 +48,8 @@ static inline const float *cu_opt(const osp_node *n, int i)
     return i < n->n_in && n->in[i] ? cu_f32(n->in[i]) : NULL;
 }
 
-/* Whether TF32 is allowed for float32 products, and whether matmul and
- * linear run in bf16 (cuda.h). */
+/* Whether TF32 is allowed for float32 products (in TF32 or bf16 mode), and
+ * whether matmul, linear and the flash attention run in bf16 (cuda.h). */
 bool cu_tf32(void);
 bool cu_bf16(void);
 /* OSP_CUDA_REPRODUCIBLE=1: convolution algorithms from cuDNN's heuristics,
