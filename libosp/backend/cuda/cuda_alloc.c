@@ -6,17 +6,28 @@
  * class's free list and the next request of that class takes it back
  * without touching the driver. Reuse is safe without synchronising: every
  * kernel runs on the one stream, so work queued after a release runs after
- * the work that used the block before. When cudaMalloc fails, the cache is
- * returned to the driver and the allocation tried once more; a second
- * failure is reported as out of device memory with the size requested. */
+ * the work that used the block before.
+ *
+ * Blocks of one class serve only that class, so a run whose tensors come
+ * in many sizes (the VAE decoder: each resolution, each tile shape) would
+ * otherwise keep the most blocks it ever held of every class at once —
+ * 58 GB reserved for a tiled decode (bench/RESULTS.md, cuda). The cache
+ * is therefore bounded: when a request misses and the cached bytes exceed
+ * the limit (the larger of 1 GiB and the peak bytes in use by tensors so
+ * far, or OSP_CUDA_CACHE_MB), the largest cached blocks go back to the
+ * driver until half the limit is left. When cudaMalloc fails, the whole
+ * cache is returned and the allocation tried once more; a second failure
+ * is reported as out of device memory with the size requested. */
 #include "cuda.h"
 #include "cuda_util.h"
+#include "core/log.h"
 
 #include <stdlib.h>
 
 #define MIN_CLASS_BYTES 512u
 #define SMALL_LIMIT 4096u
 #define N_CLASSES 256
+#define CACHE_FLOOR ((size_t)1 << 30)
 
 typedef struct block {
     void *ptr;
@@ -53,13 +64,15 @@ static void release_to_cache(osp_storage *s)
     free_lists[b->cls] = b;
 }
 
-void osp_cuda_empty_cache(void)
+/* Returns cached blocks to the driver, largest first, until at most
+ * `keep` bytes are cached. */
+static void trim_cache(size_t keep)
 {
-    if (!osp_cuda_available())
+    if (stats.cached <= keep)
         return;
-    cudaStreamSynchronize(cu_stream());
-    for (int c = 0; c < N_CLASSES; c++) {
-        while (free_lists[c]) {
+    cudaStreamSynchronize(cu_stream()); /* queued kernels may still use them */
+    for (int c = N_CLASSES - 1; c >= 0 && stats.cached > keep; c--) {
+        while (free_lists[c] && stats.cached > keep) {
             block *b = free_lists[c];
             free_lists[c] = b->next;
             cudaFree(b->ptr);
@@ -67,6 +80,30 @@ void osp_cuda_empty_cache(void)
             free(b);
         }
     }
+}
+
+void osp_cuda_empty_cache(void)
+{
+    if (osp_cuda_available())
+        trim_cache(0);
+}
+
+/* The most bytes the cache keeps (see the top of the file). */
+static size_t cache_limit(void)
+{
+    static long long mb = -2; /* -2: not read yet; -1: not set */
+    if (mb == -2) {
+        const char *e = getenv("OSP_CUDA_CACHE_MB");
+        char *end;
+        mb = e && *e ? strtoll(e, &end, 10) : -1;
+        if (mb != -1 && (*end || mb < 0)) {
+            osp_log_warn("OSP_CUDA_CACHE_MB=%s is not a number of MiB; ignored", e);
+            mb = -1;
+        }
+    }
+    if (mb >= 0)
+        return (size_t)mb << 20;
+    return stats.peak > CACHE_FLOOR ? stats.peak : CACHE_FLOOR;
 }
 
 osp_cuda_memory osp_cuda_memory_stats(void) { return stats; }
@@ -88,6 +125,9 @@ osp_storage *cu_alloc(size_t nbytes)
         free_lists[cls] = b->next;
         stats.cached -= b->size;
     } else {
+        size_t limit = cache_limit();
+        if (stats.cached > limit)
+            trim_cache(limit / 2);
         b = calloc(1, sizeof *b);
         if (!b) {
             osp_error_nomem("device block record", sizeof *b);
