@@ -9,9 +9,10 @@
 typedef osp_status (*osp_kernel_fn)(const osp_node *n);
 
 /* A device's memory, bytes: held by live tensors now, the most ever held,
- * and kept by the backend's allocator for reuse. */
+ * kept by the backend's allocator for reuse, and the most ever taken from
+ * the driver (tensors and cache together). */
 typedef struct osp_device_memory {
-    size_t in_use, peak, cached;
+    size_t in_use, peak, cached, reserved_peak;
 } osp_device_memory;
 
 typedef struct osp_backend {

@@ -4,7 +4,8 @@
 # tolerance (weights, EMA, AdamW moments, losses); a resumed GPU run equals
 # the uninterrupted one bit for bit; a GPU checkpoint loads on the CPU; two
 # ranks sharing the GPU train like one with twice the batch; osp-train vae
-# likewise agrees with the CPU, and --init-2d lands on the device exactly.
+# likewise agrees with the CPU, and --init-2d lands on the device exactly;
+# -v logs the device memory at exit.
 # OSP_TEST_DEVICE=cpu runs the same cases CPU against CPU, to check the
 # suite itself on a machine without a GPU.
 
@@ -118,4 +119,15 @@ vae() {
         --loss-weights 1e-6,0,0.5 > /dev/null
     "$TENSORCMP" --files "$TMP/run/checkpoint-1/model/diffusion_pytorch_model.safetensors" \
         "$TMP/vae/diffusion_pytorch_model.safetensors" 0
+}
+
+@test "-v on the device logs the device memory at exit" {
+    [ "$DEV" = cuda ] || skip "the device memory line is for a GPU (OSP_TEST_DEVICE=$DEV)"
+    run --separate-stderr "$BIN/osp-train" dit -v --device cuda -m "$MODEL" --data "$FEATS" \
+        --run "$TMP/mem" --batch 1 --lr 1e-3 --max-steps 1
+    [ "$status" -eq 0 ]
+    # tensors' peak, peak with the allocator's cache (never below it), now
+    line=$(grep -E 'device memory: peak [0-9.]+ MiB in tensors, [0-9.]+ MiB with the cache; at exit [0-9.]+ MiB in tensors, [0-9.]+ MiB cached' <<<"$stderr")
+    peak=$(sed -E 's/.*peak ([0-9.]+) MiB in tensors, ([0-9.]+) MiB.*/\1 \2/' <<<"$line")
+    awk -v p="${peak% *}" -v r="${peak#* }" 'BEGIN { exit !(p > 0 && r >= p) }'
 }

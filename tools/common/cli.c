@@ -220,14 +220,15 @@ static void print_help(const cli_tool *tool, FILE *f)
 
 /* ---- parsing ---- */
 
-/* -v on a device: its memory at exit (the most held by tensors, and what
- * the allocator keeps besides). */
+/* -v on a device: its memory at exit (the most held by tensors, the most
+ * taken from the driver with the allocator's cache, and both now). */
 static void report_device_memory(void)
 {
     osp_device_memory m;
     if (osp_device_memory_stats(OSP_DEVICE_CUDA, &m))
-        osp_log_debug("device memory: peak %.1f MiB in tensors; at exit %.1f MiB in tensors, "
-                      "%.1f MiB cached", (double)m.peak / 1048576.0,
+        osp_log_debug("device memory: peak %.1f MiB in tensors, %.1f MiB with the cache; "
+                      "at exit %.1f MiB in tensors, %.1f MiB cached",
+                      (double)m.peak / 1048576.0, (double)m.reserved_peak / 1048576.0,
                       (double)m.in_use / 1048576.0, (double)m.cached / 1048576.0);
 }
 

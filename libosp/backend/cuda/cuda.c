@@ -11,7 +11,8 @@
 static osp_device_memory memory(void)
 {
     osp_cuda_memory m = osp_cuda_memory_stats();
-    return (osp_device_memory){.in_use = m.in_use, .peak = m.peak, .cached = m.cached};
+    return (osp_device_memory){.in_use = m.in_use, .peak = m.peak, .cached = m.cached,
+                               .reserved_peak = m.reserved_peak};
 }
 
 static const osp_backend cuda_backend = {

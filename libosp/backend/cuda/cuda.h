@@ -53,6 +53,7 @@ typedef struct osp_cuda_memory {
     size_t in_use;  /* bytes held by live tensors (rounded to size classes) */
     size_t peak;    /* largest in_use so far */
     size_t cached;  /* freed bytes kept for reuse */
+    size_t reserved_peak; /* largest in_use + cached so far: what the driver saw */
 } osp_cuda_memory;
 osp_cuda_memory osp_cuda_memory_stats(void);
 /* Returns every cached block to the driver. */

@@ -22,6 +22,7 @@
 #include "cuda_util.h"
 #include "core/log.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #define MIN_CLASS_BYTES 512u
@@ -94,11 +95,14 @@ static size_t cache_limit(void)
     static long long mb = -2; /* -2: not read yet; -1: not set */
     if (mb == -2) {
         const char *e = getenv("OSP_CUDA_CACHE_MB");
-        char *end;
-        mb = e && *e ? strtoll(e, &end, 10) : -1;
-        if (mb != -1 && (*end || mb < 0)) {
-            osp_log_warn("OSP_CUDA_CACHE_MB=%s is not a number of MiB; ignored", e);
-            mb = -1;
+        mb = -1;
+        if (e && *e) {
+            char *end;
+            long long v = strtoll(e, &end, 10);
+            if (*end || v < 0 || v > (long long)(SIZE_MAX >> 21))
+                osp_log_warn("OSP_CUDA_CACHE_MB=%s is not a number of MiB; ignored", e);
+            else
+                mb = v;
         }
     }
     if (mb >= 0)
@@ -153,6 +157,8 @@ osp_storage *cu_alloc(size_t nbytes)
         }
         b->size = size;
         b->cls = cls;
+        if (stats.in_use + stats.cached + size > stats.reserved_peak)
+            stats.reserved_peak = stats.in_use + stats.cached + size;
     }
     stats.in_use += b->size;
     if (stats.in_use > stats.peak)
