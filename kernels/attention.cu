@@ -17,7 +17,11 @@
  * same online softmax on mma.sync m16n8k16 products with float32
  * accumulation. Each warp owns 16 query rows; q, k and v are rounded to
  * bf16 as they are staged in shared memory, the probabilities as they
- * enter P·V; scores, softmax statistics and the output stay float32. */
+ * enter P·V; scores, softmax statistics and the output stay float32.
+ *
+ * Both read q, k, v and write o through their batch, head and row strides
+ * (unit stride along the head dim), so the per-head views of a linear's
+ * output [B, L, H·D] and an output stored as [B, Lq, H, D] need no copies. */
 #include "common.cuh"
 
 #include <cuda_bf16.h>
@@ -28,35 +32,55 @@ struct mask_steps {
     int64_t st[4];
 };
 
+/* Element strides of a [B, H, L, D] operand along b, h and its rows (the
+ * frontend keeps row strides below 2^31). */
+struct head_strides {
+    int64_t b, h;
+    int row;
+};
+
+struct flash_layout {
+    head_strides q, k, v, o;
+};
+
+/* Offset of head (b, h). */
+__device__ inline int64_t head_at(const head_strides &s, int64_t b, int64_t h)
+{
+    return b * s.b + h * s.h;
+}
+
 template <int D, int BQ>
 __global__ void __launch_bounds__(BQ)
 flash_forward(const float *__restrict__ q, const float *__restrict__ k,
               const float *__restrict__ v, const float *__restrict__ mask, mask_steps ms,
-              float *__restrict__ o, int64_t H, int64_t Lq, int64_t Lk, int64_t q_tiles,
-              float scale)
+              float *__restrict__ o, flash_layout ly, int64_t H, int64_t Lq, int64_t Lk,
+              int64_t q_tiles, float scale)
 {
     __shared__ float ks[BK][D];
     __shared__ float vs[BK][D];
     int64_t bh = blockIdx.x / q_tiles, i = blockIdx.x % q_tiles * BQ + threadIdx.x;
+    int64_t b = bh / H, h = bh % H;
     bool active = i < Lq;
     int64_t ic = active ? i : Lq - 1;
-    const float *qp = q + (bh * Lq + ic) * D;
+    const float *qp = q + head_at(ly.q, b, h) + ic * ly.q.row;
+    float *op = o + head_at(ly.o, b, h) + ic * ly.o.row;
     float qr[D], acc[D];
 #pragma unroll
     for (int d = 0; d < D; d++) {
         qr[d] = qp[d] * scale;
         acc[d] = 0.0f;
     }
-    const float *mrow = mask ? mask + (bh / H) * ms.st[0] + (bh % H) * ms.st[1] + ic * ms.st[2]
-                             : NULL;
-    const float *kb = k + bh * Lk * D, *vb = v + bh * Lk * D;
+    const float *mrow = mask ? mask + b * ms.st[0] + h * ms.st[1] + ic * ms.st[2] : NULL;
+    const float *kb = k + head_at(ly.k, b, h), *vb = v + head_at(ly.v, b, h);
     float m = -INFINITY, l = 0.0f;
     for (int64_t j0 = 0; j0 < Lk; j0 += BK) {
         int nk = Lk - j0 < BK ? (int)(Lk - j0) : BK;
         __syncthreads();
+        const float *kt = kb + j0 * ly.k.row, *vt = vb + j0 * ly.v.row;
         for (int t = threadIdx.x; t < nk * D; t += BQ) {
-            ks[t / D][t % D] = kb[j0 * D + t];
-            vs[t / D][t % D] = vb[j0 * D + t];
+            int j = t / D, d = t % D;
+            ks[j][d] = kt[(int64_t)j * ly.k.row + d];
+            vs[j][d] = vt[(int64_t)j * ly.v.row + d];
         }
         __syncthreads();
         float s[BK], tmax = -INFINITY;
@@ -92,7 +116,6 @@ flash_forward(const float *__restrict__ q, const float *__restrict__ k,
         m = mnew;
     }
     if (active) {
-        float *op = o + (bh * Lq + i) * D;
 #pragma unroll
         for (int d = 0; d < D; d++)
             op[d] = acc[d] / l;
@@ -131,15 +154,17 @@ __device__ inline void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, ui
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-/* Stages rows [r0, r0 + ROWS) of a [len, D] float32 matrix as bf16 into
- * dst[ROWS][STRIDE], zero past len and in the padding columns up to COLS;
- * TRANSPOSE writes dst[d][row] instead (v, for P·V's b fragments). */
+/* Stages rows [r0, r0 + ROWS) of a [len, D] float32 matrix (rows ld
+ * apart) as bf16 into dst[ROWS][STRIDE], zero past len and in the padding
+ * columns up to COLS; TRANSPOSE writes dst[d][row] instead (v, for P·V's
+ * b fragments). */
 template <int D, int ROWS, int COLS, int STRIDE, bool TRANSPOSE>
-__device__ inline void stage_bf16(__nv_bfloat16 *dst, const float *src, int64_t r0, int64_t len)
+__device__ inline void stage_bf16(__nv_bfloat16 *dst, const float *src, int64_t ld, int64_t r0,
+                                  int64_t len)
 {
     for (int e = threadIdx.x; e < ROWS * COLS; e += blockDim.x) {
         int r = e / COLS, d = e % COLS;
-        float x = (r0 + r < len && d < D) ? src[(r0 + r) * D + d] : 0.0f;
+        float x = (r0 + r < len && d < D) ? src[(r0 + r) * ld + d] : 0.0f;
         if (TRANSPOSE)
             dst[d * STRIDE + r] = __float2bfloat16_rn(x);
         else
@@ -151,8 +176,8 @@ template <int D, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32)
 flash_forward_tc(const float *__restrict__ q, const float *__restrict__ k,
                  const float *__restrict__ v, const float *__restrict__ mask, mask_steps ms,
-                 float *__restrict__ o, int64_t H, int64_t Lq, int64_t Lk, int64_t q_tiles,
-                 float scale)
+                 float *__restrict__ o, flash_layout ly, int64_t H, int64_t Lq, int64_t Lk,
+                 int64_t q_tiles, float scale)
 {
     constexpr int BQ = WARPS * 16;
     constexpr int DP = (D + 15) / 16 * 16; /* q·k runs in k-steps of 16 */
@@ -166,9 +191,10 @@ flash_forward_tc(const float *__restrict__ q, const float *__restrict__ k,
 
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int64_t bh = blockIdx.x / q_tiles, q0 = blockIdx.x % q_tiles * BQ;
-    const float *kb = k + bh * Lk * D, *vb = v + bh * Lk * D;
+    int64_t b = bh / H, hd = bh % H; /* batch item and head */
+    const float *kb = k + head_at(ly.k, b, hd), *vb = v + head_at(ly.v, b, hd);
 
-    stage_bf16<D, BQ, DP, QK_STRIDE, false>(qs, q + bh * Lq * D, q0, Lq);
+    stage_bf16<D, BQ, DP, QK_STRIDE, false>(qs, q + head_at(ly.q, b, hd), ly.q.row, q0, Lq);
     __syncthreads();
     uint32_t qf[KSTEPS][4];
     const __nv_bfloat16 *qw = qs + warp * 16 * QK_STRIDE;
@@ -187,7 +213,7 @@ flash_forward_tc(const float *__restrict__ q, const float *__restrict__ k,
     const float *mrow[2] = {NULL, NULL};
     for (int h = 0; mask && h < 2; h++) {
         int64_t rc = row[h] < Lq ? row[h] : Lq - 1;
-        mrow[h] = mask + (bh / H) * ms.st[0] + (bh % H) * ms.st[1] + rc * ms.st[2];
+        mrow[h] = mask + b * ms.st[0] + hd * ms.st[1] + rc * ms.st[2];
     }
     float acc[NT][4];
 #pragma unroll
@@ -197,8 +223,8 @@ flash_forward_tc(const float *__restrict__ q, const float *__restrict__ k,
 
     for (int64_t j0 = 0; j0 < Lk; j0 += TC_BK) {
         __syncthreads(); /* the previous tile has been read */
-        stage_bf16<D, TC_BK, DP, QK_STRIDE, false>(ks, kb, j0, Lk);
-        stage_bf16<D, TC_BK, D, VT_STRIDE, true>(vt, vb, j0, Lk);
+        stage_bf16<D, TC_BK, DP, QK_STRIDE, false>(ks, kb, ly.k.row, j0, Lk);
+        stage_bf16<D, TC_BK, D, VT_STRIDE, true>(vt, vb, ly.v.row, j0, Lk);
         __syncthreads();
 
         /* S = q kᵀ: 8 column tiles of 8 keys */
@@ -275,7 +301,7 @@ flash_forward_tc(const float *__restrict__ q, const float *__restrict__ k,
     for (int h = 0; h < 2; h++) {
         if (row[h] >= Lq)
             continue;
-        float *orow = o + (bh * Lq + row[h]) * D + 2 * t;
+        float *orow = o + head_at(ly.o, b, hd) + row[h] * ly.o.row + 2 * t;
 #pragma unroll
         for (int n = 0; n < NT; n++) {
             orow[n * 8] = acc[n][2 * h] / l[h];
@@ -288,13 +314,21 @@ flash_forward_tc(const float *__restrict__ q, const float *__restrict__ k,
  * block, 2 (32 rows) for short query sequences. */
 template <int D>
 static void launch_tc(unsigned grid, int64_t q_tiles, const float *q, const float *k,
-                      const float *v, const float *mask, mask_steps ms, float *o, int64_t H,
-                      int64_t Lq, int64_t Lk, float scale, cudaStream_t s)
+                      const float *v, const float *mask, mask_steps ms, float *o,
+                      const flash_layout &ly, int64_t H, int64_t Lq, int64_t Lk, float scale,
+                      cudaStream_t s)
 {
     if (Lq <= 32)
-        flash_forward_tc<D, 2><<<grid, 64, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+        flash_forward_tc<D, 2><<<grid, 64, 0, s>>>(q, k, v, mask, ms, o, ly, H, Lq, Lk, q_tiles,
+                                                   scale);
     else
-        flash_forward_tc<D, 4><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+        flash_forward_tc<D, 4><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, ly, H, Lq, Lk,
+                                                    q_tiles, scale);
+}
+
+static head_strides strides_of(const osp_tensor *t)
+{
+    return {t->stride[0], t->stride[1], (int)(t->shape[2] > 1 ? t->stride[2] : t->shape[3])};
 }
 
 extern "C" bool cu_flash_supported(int64_t D, int64_t Dv)
@@ -302,12 +336,16 @@ extern "C" bool cu_flash_supported(int64_t D, int64_t Dv)
     return D == Dv && (D == 64 || D == 72);
 }
 
-extern "C" osp_status cu_flash_attention(const osp_node *n, const float *q, const float *k,
-                                         const float *v, const float *mask,
-                                         const int64_t *mask_step, float *o, int64_t B,
-                                         int64_t H, int64_t Lq, int64_t Lk, int64_t D,
-                                         float scale)
+extern "C" osp_status cu_flash_attention(const osp_node *n, const int64_t *mask_step)
 {
+    const osp_tensor *qt = n->in[0], *kt = n->in[1], *vt = n->in[2], *ot = n->out[0];
+    const float *q = cu_f32(qt), *k = cu_f32(kt), *v = cu_f32(vt);
+    const float *mask = n->n_in > 3 && n->in[3] ? cu_f32(n->in[3]) : NULL;
+    float *o = cu_f32(ot);
+    int64_t B = qt->shape[0], H = qt->shape[1], Lq = qt->shape[2], Lk = kt->shape[2];
+    int64_t D = qt->shape[3];
+    float scale = n->p.attention.scale;
+    flash_layout ly = {strides_of(qt), strides_of(kt), strides_of(vt), strides_of(ot)};
     mask_steps ms = {{0, 0, 0, 0}};
     for (int i = 0; mask && i < 4; i++)
         ms.st[i] = mask_step[i];
@@ -324,16 +362,20 @@ extern "C" osp_status cu_flash_attention(const osp_node *n, const float *q, cons
     unsigned grid = (unsigned)blocks;
     cudaStream_t s = cu_stream();
     if (tc && D == 64)
-        launch_tc<64>(grid, q_tiles, q, k, v, mask, ms, o, H, Lq, Lk, scale, s);
+        launch_tc<64>(grid, q_tiles, q, k, v, mask, ms, o, ly, H, Lq, Lk, scale, s);
     else if (tc)
-        launch_tc<72>(grid, q_tiles, q, k, v, mask, ms, o, H, Lq, Lk, scale, s);
+        launch_tc<72>(grid, q_tiles, q, k, v, mask, ms, o, ly, H, Lq, Lk, scale, s);
     else if (D == 64 && short_q)
-        flash_forward<64, 32><<<grid, 32, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+        flash_forward<64, 32><<<grid, 32, 0, s>>>(q, k, v, mask, ms, o, ly, H, Lq, Lk, q_tiles,
+                                                  scale);
     else if (D == 64)
-        flash_forward<64, 128><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+        flash_forward<64, 128><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, ly, H, Lq, Lk, q_tiles,
+                                                    scale);
     else if (short_q)
-        flash_forward<72, 32><<<grid, 32, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+        flash_forward<72, 32><<<grid, 32, 0, s>>>(q, k, v, mask, ms, o, ly, H, Lq, Lk, q_tiles,
+                                                  scale);
     else
-        flash_forward<72, 128><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, H, Lq, Lk, q_tiles, scale);
+        flash_forward<72, 128><<<grid, 128, 0, s>>>(q, k, v, mask, ms, o, ly, H, Lq, Lk, q_tiles,
+                                                    scale);
     return CU_LAUNCHED(n, "flash attention kernel");
 }

@@ -149,8 +149,9 @@ static bool profile_enabled(void)
 static void poison(const osp_backend *b, osp_tensor *t)
 {
     /* A COPY may write through a strided view into a larger tensor whose
-     * other elements must survive. */
-    if (!t || !osp_is_contiguous(t))
+     * other elements must survive; a dense view (an output stored in
+     * another dim order) owns its numel slots from the first element. */
+    if (!t || !osp_is_dense(t))
         return;
     if (t->storage->device != OSP_DEVICE_CPU) { /* NaN (0 for integers) via the backend */
         osp_node fill = {.op = OSP_OP_FILL, .n_out = 1, .out = {t}, .p.fill.value = NAN};

@@ -87,7 +87,11 @@ osp_tensor *osp_rms_norm(osp_tensor *x, osp_tensor *gamma, float eps);
 osp_tensor *osp_softmax(osp_tensor *x); /* over the last axis */
 /* softmax(q kᵀ · scale + mask) v. q [B,H,Lq,D], k [B,H,Lk,D], v [B,H,Lk,Dv];
  * mask additive, broadcastable to [B,H,Lq,Lk], or NULL. Never materialises
- * the whole [Lq, Lk] score matrix on the CPU (query blocks). */
+ * the whole [Lq, Lk] score matrix on the CPU (query blocks). q, k, v may be
+ * strided views with unit stride along D (the per-head views of a
+ * linear's output [B, L, H·D]: no copy is made); o is stored in q's
+ * memory order, so it is a view of [B, Lq, H, Dv] when q is one of
+ * [B, Lq, H, D], and merging its heads back needs no copy either. */
 osp_tensor *osp_attention(osp_tensor *q, osp_tensor *k, osp_tensor *v, osp_tensor *mask,
                           float scale);
 

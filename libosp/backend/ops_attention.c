@@ -92,13 +92,26 @@ static osp_status check_attention(const char *op, osp_tensor *q, osp_tensor *k, 
     return OSP_OK;
 }
 
-/* Prepares q, k, v and the optional mask into n->in[first..first+3]. */
+/* A [B, H, L, D] operand as the kernels read it: float32 with unit stride
+ * along D and rows at least D apart, any batch and head strides, so the
+ * per-head view of a linear's output [B, L, H·D] (x.reshape(B, L, H,
+ * D).permute(0, 2, 1, 3)) passes without a copy. Anything else is made
+ * contiguous. */
+static osp_tensor *prepare_heads(osp_tensor *x)
+{
+    bool rows = x->dtype == OSP_F32 && (x->shape[3] <= 1 || x->stride[3] == 1) &&
+                (x->shape[2] <= 1 || (x->stride[2] >= x->shape[3] && x->stride[2] <= INT_MAX));
+    return rows ? x : osp_prepare(x);
+}
+
+/* Prepares q, k, v and the optional mask (contiguous) into
+ * n->in[first..first+3]. */
 static osp_status prepare_qkvm(osp_node *n, int first, osp_tensor *q, osp_tensor *k,
                                osp_tensor *v, osp_tensor *mask)
 {
     osp_tensor *src[4] = {q, k, v, mask};
     for (int i = 0; i < 4; i++)
-        if (src[i] && !(n->in[first + i] = osp_prepare(src[i])))
+        if (src[i] && !(n->in[first + i] = i < 3 ? prepare_heads(src[i]) : osp_prepare(src[i])))
             return osp_error_code();
     return OSP_OK;
 }
@@ -114,7 +127,9 @@ osp_tensor *osp_attention(osp_tensor *q, osp_tensor *k, osp_tensor *v, osp_tenso
         return NULL;
     const int64_t shape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
     n.n_out = 1;
-    if (!(n.out[0] = ops_output(q, 4, shape)))
+    /* o in q's memory order: with per-head views of [B, Lq, H·D], o's
+     * merge back to [B, Lq, H·Dv] needs no copy */
+    if (!(n.out[0] = ops_output_ordered(n.in[0], 4, shape)))
         return NULL;
     n.p.attention.scale = scale;
     return osp_run(&n);
@@ -143,12 +158,14 @@ osp_status osp_attention_backward(osp_tensor *go, osp_tensor *q, osp_tensor *k, 
         return osp_error(OSP_ERR_RUNTIME, "attention_backward: go is on a different device");
     osp_node n = ops_node(OSP_OP_ATTENTION_BACKWARD);
     n.n_in = 5;
-    if (!(n.in[0] = osp_prepare(go)) || prepare_qkvm(&n, 1, q, k, v, mask))
+    if (!(n.in[0] = prepare_heads(go)) || prepare_qkvm(&n, 1, q, k, v, mask))
         return osp_error_code();
     n.n_out = 3;
-    if (!(n.out[0] = ops_output(q, 4, q->shape)) || !(n.out[1] = ops_output(q, 4, k->shape)) ||
-        !(n.out[2] = ops_output(q, 4, v->shape)))
-        return osp_error_code();
+    /* each gradient in its input's memory order (no copy on the way back
+     * through a per-head view) */
+    for (int i = 0; i < 3; i++)
+        if (!(n.out[i] = ops_output_ordered(n.in[1 + i], 4, n.in[1 + i]->shape)))
+            return osp_error_code();
     n.p.attention.scale = scale;
     if (!osp_run(&n))
         return osp_error_code();

@@ -6,6 +6,28 @@ osp_tensor *ops_output(const osp_tensor *like, int ndim, const int64_t *shape)
     return osp_tensor_new(OSP_F32, ndim, shape, like->storage->device);
 }
 
+osp_tensor *ops_output_ordered(const osp_tensor *order, int ndim, const int64_t *shape)
+{
+    if (osp_is_contiguous(order))
+        return ops_output(order, ndim, shape);
+    /* phys[j]: the dim stored j-th (stable by decreasing stride), the last
+     * dim always innermost */
+    int phys[OSP_MAX_DIMS], back[OSP_MAX_DIMS], n = 0;
+    for (int i = 0; i < ndim - 1; i++) {
+        int j = n++;
+        for (; j > 0 && order->stride[phys[j - 1]] < order->stride[i]; j--)
+            phys[j] = phys[j - 1];
+        phys[j] = i;
+    }
+    phys[n++] = ndim - 1;
+    int64_t stored[OSP_MAX_DIMS];
+    for (int j = 0; j < ndim; j++) {
+        stored[j] = shape[phys[j]];
+        back[phys[j]] = j;
+    }
+    return osp_view_permute(ops_output(order, ndim, stored), back);
+}
+
 osp_status ops_broadcast_shape(const char *op, int na, const int64_t *sa, int nb,
                                const int64_t *sb, int *ndim, int64_t *shape)
 {

@@ -14,6 +14,11 @@ static inline osp_node ops_node(osp_op op)
 
 /* New contiguous compute-dtype (f32) output on like's device. */
 osp_tensor *ops_output(const osp_tensor *like, int ndim, const int64_t *shape);
+/* Like ops_output, but stored in the dim order of `order` (same rank; its
+ * dims by decreasing stride, the last dim innermost) and returned as a
+ * view in `shape`'s order: a kernel that writes through strides then hands
+ * a permuting consumer a contiguous result. Contiguous when `order` is. */
+osp_tensor *ops_output_ordered(const osp_tensor *order, int ndim, const int64_t *shape);
 /* numpy broadcasting of two shapes; error names `op`. */
 osp_status ops_broadcast_shape(const char *op, int na, const int64_t *sa, int nb,
                                const int64_t *sb, int *ndim, int64_t *shape);

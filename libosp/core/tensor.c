@@ -327,6 +327,40 @@ bool osp_is_contiguous(const osp_tensor *t)
     return true;
 }
 
+bool osp_is_dense(const osp_tensor *t)
+{
+    /* Dims of size > 1 by decreasing stride must nest exactly, the
+     * innermost with stride 1 (size-1 dims place no element). */
+    if (osp_numel(t) == 0)
+        return true;
+    int order[OSP_MAX_DIMS], n = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] == 1)
+            continue;
+        int j = n++;
+        for (; j > 0 && t->stride[order[j - 1]] < t->stride[i]; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    int64_t s = 1;
+    for (int j = n - 1; j >= 0; j--) {
+        if (t->stride[order[j]] != s)
+            return false;
+        s *= t->shape[order[j]];
+    }
+    return true;
+}
+
+bool osp_same_layout(const osp_tensor *a, const osp_tensor *b)
+{
+    if (!osp_same_shape(a, b))
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != 1 && a->stride[i] != b->stride[i])
+            return false;
+    return true;
+}
+
 bool osp_same_shape(const osp_tensor *a, const osp_tensor *b)
 {
     if (a->ndim != b->ndim)

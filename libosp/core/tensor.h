@@ -110,7 +110,12 @@ osp_tensor *osp_pool_take(osp_tensor *t);
 int64_t osp_numel(const osp_tensor *t);
 size_t osp_nbytes(const osp_tensor *t);
 bool osp_is_contiguous(const osp_tensor *t);
+/* The elements fill numel consecutive slots from the first one in some dim
+ * order: a permutation of a contiguous layout (contiguous tensors too). */
+bool osp_is_dense(const osp_tensor *t);
 bool osp_same_shape(const osp_tensor *a, const osp_tensor *b);
+/* Same shape and the same strides (dims of size 1 aside). */
+bool osp_same_layout(const osp_tensor *a, const osp_tensor *b);
 /* Negative axes count from the end; returns -1 (and sets an error) when
  * out of range. */
 int osp_axis(const osp_tensor *t, int axis);

@@ -26,7 +26,10 @@ osp_status osp_grad_view(const osp_node *n, osp_tensor *const *gout, osp_tensor 
         int inverse[OSP_MAX_DIMS];
         for (int i = 0; i < base->ndim; i++)
             inverse[n->p.permute.perm[i]] = i;
-        gin[0] = osp_contiguous(osp_permute(gy, inverse));
+        /* a view when that lays the gradient out like the base (the
+         * per-head attention output merged back), else a copy */
+        osp_tensor *g = osp_permute(gy, inverse);
+        gin[0] = g && osp_same_layout(g, base) && osp_is_dense(g) ? g : osp_contiguous(g);
         break;
     }
     case OSP_OP_VIEW_SLICE:

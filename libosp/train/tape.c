@@ -89,12 +89,16 @@ osp_status osp_tape_record(const osp_node *n)
     return OSP_OK;
 }
 
-/* Adds g into t->grad, keeping the sum alive beyond the current pool. */
+/* Adds g into t->grad, keeping the sum alive beyond the current pool. A
+ * first gradient stays as it is when it is laid out like t (a dense view,
+ * such as attention's gradient of a per-head view); otherwise it is made
+ * contiguous (parameters' gradients always are). */
 static osp_status accumulate(osp_tensor *t, osp_tensor *g)
 {
     if (!osp_same_shape(t, g))
         return osp_error(OSP_ERR_RUNTIME, "backward produced a gradient of the wrong shape");
-    osp_tensor *sum = t->grad ? osp_add(t->grad, g) : osp_contiguous(g);
+    bool as_is = osp_same_layout(t, g) && osp_is_dense(g);
+    osp_tensor *sum = t->grad ? osp_add(t->grad, g) : as_is ? g : osp_contiguous(g);
     if (!sum)
         return osp_error_code();
     osp_retain(sum);

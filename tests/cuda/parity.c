@@ -354,6 +354,27 @@ static osp_tensor *f_attention_nomask(osp_tensor **x)
     return osp_attention(x[0], x[1], x[2], NULL, attn_scale);
 }
 
+/* The models' multi-head attention over [B, L, H·D] inputs: per-head
+ * views in (strided: the flash kernels read them in place, the GEMM path
+ * gathers them), o stored as [B, Lq, H, Dv] merged back without a copy. */
+static int64_t attn_heads;
+static osp_tensor *per_head(osp_tensor *x)
+{
+    int64_t s[] = {x->shape[0], x->shape[1], attn_heads, x->shape[2] / attn_heads};
+    return osp_permute(osp_reshape(x, 4, s), (const int[]){0, 2, 1, 3});
+}
+static osp_tensor *multi_head(osp_tensor **x, osp_tensor *mask)
+{
+    osp_tensor *o = osp_attention(per_head(x[0]), per_head(x[1]), per_head(x[2]), mask,
+                                  attn_scale);
+    if (!o)
+        return NULL;
+    int64_t merged[] = {o->shape[0], o->shape[2], o->shape[1] * o->shape[3]};
+    return osp_reshape(osp_permute(o, (const int[]){0, 2, 1, 3}), 3, merged);
+}
+static osp_tensor *f_multi_head(osp_tensor **x) { return multi_head(x, x[3]); }
+static osp_tensor *f_multi_head_nomask(osp_tensor **x) { return multi_head(x, NULL); }
+
 static void norm_attention_cases(void)
 {
     norm_groups = 32;
@@ -383,6 +404,15 @@ static void norm_attention_cases(void)
     CHECK_OP("attention D=64 flash, full mask [Lq,Lk]", gemm_tol, true, f_attention,
              RND(1, 4, 129, 64), RND(1, 4, 77, 64), RND(1, 4, 77, 64), RND(129, 77));
     attn_scale = 0.0441941738f; /* 1/sqrt(512): the VAE's single head */
+    attn_heads = 3;
+    CHECK_OP("multi-head D=72 flash over per-head views, key mask", gemm_tol, true,
+             f_multi_head, RND(2, 100, 216), RND(2, 70, 216), RND(2, 70, 216),
+             rnd(SHAPE(2, 1, 1, 70), -3, 0));
+    CHECK_OP("multi-head D=72 flash over per-head views, Lq 17", gemm_tol, true,
+             f_multi_head_nomask, RND(4, 17, 216), RND(4, 17, 216), RND(4, 17, 216));
+    attn_heads = 2;
+    CHECK_OP("multi-head D=16 GEMM path over per-head views", gemm_tol, true, f_multi_head,
+             RND(2, 9, 32), RND(2, 11, 32), RND(2, 11, 32), rnd(SHAPE(2, 1, 9, 11), -3, 0));
     CHECK_OP("attention D=512 GEMM path (VAE)", gemm_tol, true, f_attention_nomask,
              RND(1, 1, 96, 512), RND(1, 1, 96, 512), RND(1, 1, 96, 512));
     attn_scale = 0.25f;

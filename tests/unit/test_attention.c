@@ -1,7 +1,8 @@
 /* test_attention.c — softmax and scaled-dot-product attention: forward and
  * backward against naive double references (every mask shape, fully
  * masked rows, a long sequence, both backward schedules), argument errors,
- * and gradients against finite differences. */
+ * gradients against finite differences, and per-head views read and
+ * written in place. */
 #include "backend/backend.h"
 #include "backend/ops.h"
 #include "backend/ops_attention_bwd.h"
@@ -460,6 +461,83 @@ TEST(attention_gradients)
     }
 }
 
+/* ---- per-head views: [B, L, H·D] read and written through strides ---- */
+
+/* x [B, L, H·D] as [B, H, L, D] (the models' to_heads: a view). */
+static osp_tensor *heads_view(osp_tensor *x, int64_t H)
+{
+    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2] / H;
+    return osp_permute(osp_reshape(x, 4, (int64_t[]){B, L, H, D}), (const int[]){0, 2, 1, 3});
+}
+
+/* Whether a [B, H, L, D] result is stored as [B, L, H, D]. */
+static bool stored_heads_last(osp_tensor *t)
+{
+    return !osp_is_contiguous(t) && osp_is_contiguous(osp_view_permute(t, (const int[]){0, 2, 1, 3}));
+}
+
+TEST(attention_per_head_views_need_no_copy)
+{
+    /* Two query blocks, a mask, keys of another length (cross-attention):
+     * the views give exactly the contiguous inputs' results, stored in the
+     * views' order, in the forward and the backward. */
+    int64_t B = 2, H = 3, Lq = 130, Lk = 9, D = 8;
+    osp_tensor *xq = test_random(3, (int64_t[]){B, Lq, H * D}, -1, 1);
+    osp_tensor *xk = test_random(3, (int64_t[]){B, Lk, H * D}, -1, 1);
+    osp_tensor *xv = test_random(3, (int64_t[]){B, Lk, H * D}, -1, 1);
+    osp_tensor *mask = test_random(4, (int64_t[]){B, 1, 1, Lk}, -3, 0);
+    osp_tensor *q = heads_view(xq, H), *k = heads_view(xk, H), *v = heads_view(xv, H);
+    osp_tensor *qc = osp_contiguous(q), *kc = osp_contiguous(k), *vc = osp_contiguous(v);
+    CHECK(!osp_is_contiguous(q) && osp_is_contiguous(qc));
+    for (int threads = 1; threads <= 2; threads++) {
+        osp_set_threads(threads);
+        osp_tensor *o = osp_attention(q, k, v, mask, 0.4f);
+        osp_tensor *oc = osp_attention(qc, kc, vc, mask, 0.4f);
+        CHECK(o && oc && stored_heads_last(o) && osp_is_contiguous(oc));
+        CHECK(o && oc && test_max_abs_diff(osp_contiguous(o), oc) == 0.0);
+
+        osp_tensor *go = heads_view(test_random(3, (int64_t[]){B, Lq, H * D}, -1, 1), H);
+        osp_tensor *g[3], *gc[3];
+        CHECK(osp_attention_backward(go, q, k, v, mask, 0.4f, &g[0], &g[1], &g[2]) == OSP_OK);
+        CHECK(osp_attention_backward(osp_contiguous(go), qc, kc, vc, mask, 0.4f, &gc[0], &gc[1],
+                                     &gc[2]) == OSP_OK);
+        osp_tensor *like[3] = {q, k, v};
+        for (int i = 0; i < 3; i++) {
+            CHECK(osp_same_layout(g[i], like[i]) && osp_is_contiguous(gc[i]));
+            CHECK(test_max_abs_diff(osp_contiguous(g[i]), gc[i]) == 0.0);
+        }
+    }
+    osp_set_threads(0);
+}
+
+typedef struct heads_ctx {
+    int64_t H;
+    osp_tensor *mask;
+} heads_ctx;
+
+/* The models' multi-head attention: [B, L, H·D] in, [B, Lq, H·D] out. */
+static osp_tensor *run_multi_head(osp_tensor *const *in, void *ctx)
+{
+    const heads_ctx *c = ctx;
+    osp_tensor *o = osp_attention(heads_view(in[0], c->H), heads_view(in[1], c->H),
+                                  heads_view(in[2], c->H), c->mask, 0.5f);
+    int64_t merged[] = {o->shape[0], o->shape[2], o->shape[1] * o->shape[3]};
+    return osp_reshape(osp_permute(o, (const int[]){0, 2, 1, 3}), 3, merged);
+}
+
+TEST(attention_gradients_through_per_head_views)
+{
+    /* The tape keeps gradients of the views in their order (no copies)
+     * and still gets them right. */
+    heads_ctx ctx = {.H = 2, .mask = test_random(4, (int64_t[]){2, 1, 1, 5}, -3, 0)};
+    osp_tensor *in[3] = {test_random(3, (int64_t[]){2, 4, 6}, -1, 1),
+                         test_random(3, (int64_t[]){2, 5, 6}, -1, 1),
+                         test_random(3, (int64_t[]){2, 5, 6}, -1, 1)};
+    for (int i = 0; i < 3; i++)
+        osp_requires_grad(in[i]);
+    CHECK(gradcheck("multi-head attention", run_multi_head, 3, in, &ctx, NULL));
+}
+
 TEST(attention_mask_gets_no_gradient)
 {
     const attn_case *c = &attn_cases[1];
@@ -489,5 +567,7 @@ int main(void)
     RUN(attention_backward_matches_double_reference);
     RUN(attention_gradients);
     RUN(attention_mask_gets_no_gradient);
+    RUN(attention_per_head_views_need_no_copy);
+    RUN(attention_gradients_through_per_head_views);
     return test_summary();
 }

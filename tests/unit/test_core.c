@@ -99,6 +99,26 @@ TEST(overflow_checks)
     CHECK(osp_tensor_new(OSP_F64, 1, edge, OSP_DEVICE_CPU) == NULL);
 }
 
+TEST(dense_views_and_layouts)
+{
+    /* A permutation of a contiguous tensor is dense and has its own
+     * layout; slices, broadcasts and strided steps are not dense. */
+    osp_tensor *t = test_random(3, (int64_t[]){2, 3, 4}, -1, 1);
+    osp_tensor *v = osp_view_permute(t, (const int[]){2, 0, 1});
+    CHECK(osp_is_dense(t) && osp_is_dense(v) && !osp_is_contiguous(v));
+    CHECK(osp_same_layout(t, t) && !osp_same_layout(t, v));
+    CHECK(osp_same_layout(v, osp_view_permute(t, (const int[]){2, 0, 1})));
+    CHECK(!osp_same_layout(v, osp_tensor_contiguous(v)));
+    CHECK(!osp_is_dense(osp_view_slice(t, 2, 0, 4, 2)));   /* every other element */
+    CHECK(!osp_is_dense(osp_view_slice(t, 1, 0, 2, 1)));   /* rows with gaps */
+    CHECK(osp_is_dense(osp_view_slice(t, 0, 1, 2, 1)));    /* one whole block */
+    CHECK(!osp_is_dense(osp_view_expand(t, 4, (int64_t[]){3, 2, 3, 4})));
+    /* size-1 dims place no element, whatever their stride */
+    osp_tensor *u = osp_view_reshape(t, 4, (int64_t[]){2, 1, 3, 4});
+    osp_tensor *w = osp_view_permute(u, (const int[]){1, 0, 2, 3});
+    CHECK(osp_is_dense(w) && osp_is_contiguous(w));
+}
+
 TEST(views_share_storage)
 {
     int64_t shape[] = {2, 3, 4};
@@ -225,6 +245,7 @@ int main(void)
     RUN(convert_between_all_dtypes);
     RUN(overflow_checks);
     RUN(views_share_storage);
+    RUN(dense_views_and_layouts);
     RUN(pools_release_and_take);
     RUN(copy_into_converts_and_strides);
     RUN(strided_copies_match_index_walks);

@@ -21,6 +21,11 @@
  * accumulating into its own [Lk, D] and [Lk, Dv] buffers, summed at the end
  * of the head (no two threads ever write the same element).
  *
+ * Every [B,H,L,D] operand (q, k, v, o and the gradients) is read or written
+ * through its batch, head and row strides, with unit stride along D: the
+ * per-head views of a linear's output [B, L, H·D] need no copy (sgemm's
+ * leading dimensions take the row strides).
+ *
  * The mask is additive, broadcast numpy-style to [B,H,Lq,Lk] (the frontend
  * checked it). A query row whose scores are all -Inf (a fully masked row)
  * has no defined softmax: like PyTorch's math path it comes out NaN, and in
@@ -48,10 +53,22 @@
  * more than it saves. */
 #define PARALLEL_MIN_MACS (1 << 18)
 
+/* Where head (b, h) of a [B,H,L,D] operand starts, and its row stride. */
+typedef struct heads {
+    float *p;
+    int64_t b, h, row;
+} heads;
+
+static heads heads_of(const osp_tensor *t)
+{
+    int64_t row = t->shape[2] > 1 ? t->stride[2] : t->shape[3];
+    return (heads){osp_f32(t), t->stride[0], t->stride[1], row > 1 ? row : 1};
+}
+
 typedef struct attn_problem {
     int64_t B, H, Lq, Lk, D, Dv;
     float scale;
-    const float *q, *k, *v;
+    heads q, k, v;
     const float *mask;        /* NULL: no mask */
     int64_t mask_step[4];     /* elements per step along b, h, i, j; 0 = broadcast */
     int64_t block_rows;       /* query rows per work item */
@@ -100,7 +117,7 @@ static attn_problem problem_of(const osp_node *n, int first, int team)
     attn_problem p = {
         .B = q->shape[0], .H = q->shape[1], .Lq = q->shape[2], .Lk = k->shape[2],
         .D = q->shape[3], .Dv = v->shape[3], .scale = n->p.attention.scale,
-        .q = osp_f32(q), .k = osp_f32(k), .v = osp_f32(v),
+        .q = heads_of(q), .k = heads_of(k), .v = heads_of(v),
         .mask = mask ? osp_f32(mask) : NULL,
     };
     if (mask)
@@ -108,6 +125,12 @@ static attn_problem problem_of(const osp_node *n, int first, int team)
     p.block_rows = choose_block_rows(p.B * p.H, p.Lq, p.Lk, team);
     p.n_blocks = (p.Lq + p.block_rows - 1) / p.block_rows;
     return p;
+}
+
+/* Head bh (= b·H + h) of x. */
+static float *head(const attn_problem *p, const heads *x, int64_t bh)
+{
+    return x->p + bh / p->H * x->b + bh % p->H * x->h;
 }
 
 /* row[j] += mask[b, h, i, j] for one query row. */
@@ -132,8 +155,8 @@ static void add_mask_row(const attn_problem *p, float *row, int64_t bh, int64_t 
 static void block_numerators(const attn_problem *p, int64_t bh, int64_t i0, int64_t rows,
                              float *scores, float *inv_sum)
 {
-    cpu_sgemm(false, true, rows, p->Lk, p->D, p->scale, p->q + (bh * p->Lq + i0) * p->D, p->D,
-              p->k + bh * p->Lk * p->D, p->D, 0.0f, scores, p->Lk);
+    cpu_sgemm(false, true, rows, p->Lk, p->D, p->scale, head(p, &p->q, bh) + i0 * p->q.row,
+              p->q.row, head(p, &p->k, bh), p->k.row, 0.0f, scores, p->Lk);
     for (int64_t r = 0; r < rows; r++) {
         float *row = scores + r * p->Lk;
         if (p->mask)
@@ -161,30 +184,30 @@ static float *scratch_alloc(const attn_problem *p, int n_buffers, int team, size
 
 /* ---- forward ---- */
 
-static void forward_item(const attn_problem *p, float *o, int64_t item, float *scratch)
+static void forward_item(const attn_problem *p, const heads *o, int64_t item, float *scratch)
 {
     int64_t bh = item / p->n_blocks, i0 = item % p->n_blocks * p->block_rows;
     int64_t rows = p->Lq - i0 < p->block_rows ? p->Lq - i0 : p->block_rows;
     float *scores = scratch, *inv_sum = scratch + p->block_rows * p->Lk;
-    float *ob = o + (bh * p->Lq + i0) * p->Dv;
+    float *ob = head(p, o, bh) + i0 * o->row;
     block_numerators(p, bh, i0, rows, scores, inv_sum);
-    cpu_sgemm(false, false, rows, p->Dv, p->Lk, 1.0f, scores, p->Lk, p->v + bh * p->Lk * p->Dv,
-              p->Dv, 0.0f, ob, p->Dv);
+    cpu_sgemm(false, false, rows, p->Dv, p->Lk, 1.0f, scores, p->Lk, head(p, &p->v, bh),
+              p->v.row, 0.0f, ob, o->row);
     for (int64_t r = 0; r < rows; r++)
-        cpu_row_scale(ob + r * p->Dv, p->Dv, inv_sum[r]);
+        cpu_row_scale(ob + r * o->row, p->Dv, inv_sum[r]);
 }
 
 osp_status cpu_attention(const osp_node *n)
 {
     int team = team_size(n, 0);
     attn_problem p = problem_of(n, 0, team);
-    float *o = osp_f32(n->out[0]);
+    heads o = heads_of(n->out[0]);
     int64_t items = p.B * p.H * p.n_blocks;
     if (p.Lq == 0 || p.Dv == 0 || items == 0)
         return OSP_OK;
     if (p.Lk == 0) {
-        /* No keys: every output is an empty weighted sum. */
-        memset(o, 0, osp_nbytes(n->out[0]));
+        /* No keys: every output is an empty weighted sum (o is dense). */
+        memset(o.p, 0, osp_nbytes(n->out[0]));
         return OSP_OK;
     }
     if (items < team)
@@ -196,7 +219,7 @@ osp_status cpu_attention(const osp_node *n)
     int saved = cpu_blas_serial_begin();
 #pragma omp parallel for schedule(dynamic) num_threads(team)
     for (int64_t item = 0; item < items; item++)
-        forward_item(&p, o, item, scratch + (size_t)omp_get_thread_num() * per_thread);
+        forward_item(&p, &o, item, scratch + (size_t)omp_get_thread_num() * per_thread);
     cpu_blas_serial_end(saved);
     free(scratch);
     return OSP_OK;
@@ -205,33 +228,47 @@ osp_status cpu_attention(const osp_node *n)
 /* ---- backward ---- */
 
 typedef struct attn_grads {
-    const float *go;
-    float *gq, *gk, *gv;
+    heads go, gq, gk, gv;
 } attn_grads;
 
 /* Query block `block` of head bh: writes its rows of gq and adds its part
- * of gk and gv into gk_acc [Lk, D] and gv_acc [Lk, Dv]. */
+ * of gk and gv into gk_acc [Lk, D] and gv_acc [Lk, Dv] (rows ld_k, ld_v
+ * apart). */
 static void backward_block(const attn_problem *p, const attn_grads *g, int64_t bh, int64_t block,
-                           float *scratch, float *gk_acc, float *gv_acc)
+                           float *scratch, float *gk_acc, int64_t ld_k, float *gv_acc,
+                           int64_t ld_v)
 {
     int64_t i0 = block * p->block_rows;
     int64_t rows = p->Lq - i0 < p->block_rows ? p->Lq - i0 : p->block_rows;
     int64_t Lk = p->Lk;
     float *probs = scratch, *dscores = scratch + p->block_rows * Lk;
     float *inv_sum = dscores + p->block_rows * Lk;
-    const float *qb = p->q + (bh * p->Lq + i0) * p->D, *kb = p->k + bh * Lk * p->D;
-    const float *vb = p->v + bh * Lk * p->Dv, *gob = g->go + (bh * p->Lq + i0) * p->Dv;
+    const float *qb = head(p, &p->q, bh) + i0 * p->q.row, *kb = head(p, &p->k, bh);
+    const float *vb = head(p, &p->v, bh), *gob = head(p, &g->go, bh) + i0 * g->go.row;
 
     block_numerators(p, bh, i0, rows, probs, inv_sum);
     for (int64_t r = 0; r < rows; r++)
         cpu_row_scale(probs + r * Lk, Lk, inv_sum[r]);
-    cpu_sgemm(false, true, rows, Lk, p->Dv, 1.0f, gob, p->Dv, vb, p->Dv, 0.0f, dscores, Lk);
+    cpu_sgemm(false, true, rows, Lk, p->Dv, 1.0f, gob, g->go.row, vb, p->v.row, 0.0f, dscores,
+              Lk);
     for (int64_t r = 0; r < rows; r++)
         cpu_row_softmax_backward(dscores + r * Lk, dscores + r * Lk, probs + r * Lk, Lk);
-    cpu_sgemm(false, false, rows, p->D, Lk, p->scale, dscores, Lk, kb, p->D, 0.0f,
-              g->gq + (bh * p->Lq + i0) * p->D, p->D);
-    cpu_sgemm(true, false, Lk, p->D, rows, p->scale, dscores, Lk, qb, p->D, 1.0f, gk_acc, p->D);
-    cpu_sgemm(true, false, Lk, p->Dv, rows, 1.0f, probs, Lk, gob, p->Dv, 1.0f, gv_acc, p->Dv);
+    cpu_sgemm(false, false, rows, p->D, Lk, p->scale, dscores, Lk, kb, p->k.row, 0.0f,
+              head(p, &g->gq, bh) + i0 * g->gq.row, g->gq.row);
+    cpu_sgemm(true, false, Lk, p->D, rows, p->scale, dscores, Lk, qb, p->q.row, 1.0f, gk_acc,
+              ld_k);
+    cpu_sgemm(true, false, Lk, p->Dv, rows, 1.0f, probs, Lk, gob, g->go.row, 1.0f, gv_acc, ld_v);
+}
+
+/* Zeroes rows [0, Lk) of width w of a head, rows ld apart. */
+static void zero_rows(float *x, int64_t Lk, int64_t w, int64_t ld)
+{
+    if (ld == w) {
+        memset(x, 0, (size_t)(Lk * w) * sizeof *x);
+        return;
+    }
+    for (int64_t j = 0; j < Lk; j++)
+        memset(x + j * ld, 0, (size_t)w * sizeof *x);
 }
 
 /* Enough heads to give every thread whole heads without much idling. */
@@ -255,11 +292,11 @@ static osp_status backward_whole_heads(const attn_problem *p, const attn_grads *
 #pragma omp parallel for schedule(dynamic) num_threads(team)
     for (int64_t bh = 0; bh < heads; bh++) {
         float *s = scratch + (size_t)omp_get_thread_num() * per_thread;
-        float *gk = g->gk + bh * p->Lk * p->D, *gv = g->gv + bh * p->Lk * p->Dv;
-        memset(gk, 0, (size_t)(p->Lk * p->D) * sizeof *gk);
-        memset(gv, 0, (size_t)(p->Lk * p->Dv) * sizeof *gv);
+        float *gk = head(p, &g->gk, bh), *gv = head(p, &g->gv, bh);
+        zero_rows(gk, p->Lk, p->D, g->gk.row);
+        zero_rows(gv, p->Lk, p->Dv, g->gv.row);
         for (int64_t block = 0; block < p->n_blocks; block++)
-            backward_block(p, g, bh, block, s, gk, gv);
+            backward_block(p, g, bh, block, s, gk, g->gk.row, gv, g->gv.row);
     }
     cpu_blas_serial_end(saved);
     free(scratch);
@@ -292,12 +329,12 @@ static osp_status backward_split_heads(const attn_problem *p, const attn_grads *
             memset(gk_acc, 0, acc_floats * sizeof *acc);
 #pragma omp for schedule(static)
             for (int64_t block = 0; block < p->n_blocks; block++)
-                backward_block(p, g, bh, block, s, gk_acc, gv_acc);
+                backward_block(p, g, bh, block, s, gk_acc, p->D, gv_acc, p->Dv);
             /* (barrier) Sum the threads' buffers, split by key rows. */
-            float *gk = g->gk + bh * p->Lk * p->D, *gv = g->gv + bh * p->Lk * p->Dv;
+            float *gk = head(p, &g->gk, bh), *gv = head(p, &g->gv, bh);
 #pragma omp for schedule(static)
             for (int64_t j = 0; j < p->Lk; j++) {
-                float *dk = gk + j * p->D, *dv = gv + j * p->Dv;
+                float *dk = gk + j * g->gk.row, *dv = gv + j * g->gv.row;
                 memcpy(dk, acc + j * p->D, (size_t)p->D * sizeof *dk);
                 memcpy(dv, acc + p->Lk * p->D + j * p->Dv, (size_t)p->Dv * sizeof *dv);
                 for (int u = 1; u < threads; u++) {
@@ -324,12 +361,10 @@ osp_status cpu_attention_backward(const osp_node *n)
 {
     int team = team_size(n, 1);
     attn_problem p = problem_of(n, 1, team);
-    attn_grads g = {.go = osp_f32(n->in[0]),
-                    .gq = osp_f32(n->out[0]),
-                    .gk = osp_f32(n->out[1]),
-                    .gv = osp_f32(n->out[2])};
+    attn_grads g = {heads_of(n->in[0]), heads_of(n->out[0]), heads_of(n->out[1]),
+                    heads_of(n->out[2])};
     if (p.Lq == 0 || p.Lk == 0) {
-        /* No query-key pairs: nothing flows anywhere. */
+        /* No query-key pairs: nothing flows anywhere (the outputs are dense). */
         for (int i = 0; i < 3; i++)
             memset(osp_data(n->out[i]), 0, osp_nbytes(n->out[i]));
         return OSP_OK;

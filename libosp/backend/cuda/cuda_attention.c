@@ -11,7 +11,13 @@
  *
  * Backward (GEMM path for every head dim), per group of heads:
  *   P recomputed, dP = go vᵀ, dS = P ⊙ (dP - rowsum(dP ⊙ P)),
- *   gq = scale·dS k,  gk = scale·dSᵀ q,  gv = Pᵀ go. */
+ *   gq = scale·dS k,  gk = scale·dSᵀ q,  gv = Pᵀ go.
+ *
+ * The frontend passes per-head views of [B, L, H·D] as they are and stores
+ * o and the gradients in their inputs' memory order. The flash kernels
+ * read and write those through their strides; the GEMM paths gather such
+ * operands into contiguous temporaries first and scatter the outputs
+ * back. */
 #include "cuda.h"
 #include "cuda_kernels.h"
 #include "cuda_util.h"
@@ -66,19 +72,12 @@ static osp_status probabilities(const osp_node *n, const attn *a, int64_t bh0, i
                            a->Lq, bh0);
 }
 
-osp_status cuda_attention(const osp_node *n)
+/* The GEMM path over contiguous operands. */
+static osp_status attention_gemm(const osp_node *n)
 {
     attn a = attn_of(n, 0);
     float *o = cu_f32(n->out[0]);
     int64_t heads = a.B * a.H;
-    if (a.Lq == 0 || a.Dv == 0 || heads == 0)
-        return OSP_OK;
-    if (a.Lk == 0) /* no keys: every output is an empty weighted sum */
-        return cu_check(n, cudaMemsetAsync(o, 0, osp_nbytes(n->out[0]), cu_stream()),
-                        "attention");
-    if (cu_flash_supported(a.D, a.Dv))
-        return cu_flash_attention(n, a.q, a.k, a.v, a.mask, a.mask_step, o, a.B, a.H, a.Lq, a.Lk,
-                                  a.D, a.scale);
     int64_t group = heads_per_group(&a, 1);
     osp_storage *scores = cu_scratch((size_t)group * (size_t)(a.Lq * a.Lk) * sizeof(float));
     if (!scores)
@@ -99,7 +98,7 @@ osp_status cuda_attention(const osp_node *n)
 }
 
 /* in: go, q, k, v, mask?   out: gq, gk, gv */
-osp_status cuda_attention_backward(const osp_node *n)
+static osp_status attention_backward_gemm(const osp_node *n)
 {
     attn a = attn_of(n, 1);
     const float *go = cu_f32(n->in[0]);
@@ -146,4 +145,57 @@ osp_status cuda_attention_backward(const osp_node *n)
     }
     osp_storage_release(scores);
     return st;
+}
+
+/* Runs fn on a copy of n whose strided operands are contiguous
+ * temporaries: inputs gathered before, outputs scattered after. */
+static osp_status run_contiguous(const osp_node *n, osp_status (*fn)(const osp_node *))
+{
+    osp_node m = *n;
+    osp_tensor *temp[OSP_MAX_INPUTS + OSP_MAX_OUTPUTS];
+    int n_temp = 0;
+    osp_status st = OSP_OK;
+    for (int i = 0; st == OSP_OK && i < n->n_in + n->n_out; i++) {
+        bool input = i < n->n_in;
+        osp_tensor *t = input ? n->in[i] : n->out[i - n->n_in];
+        if (!t || osp_is_contiguous(t))
+            continue;
+        osp_tensor *c = osp_pool_take(osp_tensor_new(OSP_F32, t->ndim, t->shape, OSP_DEVICE_CUDA));
+        if (!c) {
+            st = osp_error_code();
+            break;
+        }
+        temp[n_temp++] = c;
+        if (input)
+            st = cuda_copy_strided(n, c, t);
+        *(input ? &m.in[i] : &m.out[i - n->n_in]) = c;
+    }
+    if (st == OSP_OK)
+        st = fn(&m);
+    for (int i = 0; st == OSP_OK && i < n->n_out; i++)
+        if (m.out[i] != n->out[i])
+            st = cuda_copy_strided(n, n->out[i], m.out[i]);
+    for (int i = 0; i < n_temp; i++)
+        osp_release(temp[i]);
+    return st;
+}
+
+osp_status cuda_attention(const osp_node *n)
+{
+    attn a = attn_of(n, 0);
+    if (a.Lq == 0 || a.Dv == 0 || a.B * a.H == 0)
+        return OSP_OK;
+    if (a.Lk == 0) /* no keys: every output is an empty weighted sum (o is dense) */
+        return cu_check(n, cudaMemsetAsync(cu_ptr(n->out[0]), 0, osp_nbytes(n->out[0]),
+                                           cu_stream()),
+                        "attention");
+    /* the flash kernels take the strided operands as they are */
+    if (cu_flash_supported(a.D, a.Dv))
+        return cu_flash_attention(n, a.mask_step);
+    return run_contiguous(n, attention_gemm);
+}
+
+osp_status cuda_attention_backward(const osp_node *n)
+{
+    return run_contiguous(n, attention_backward_gemm);
 }

@@ -86,12 +86,14 @@ osp_status cu_softmax_rows(const osp_node *n, const float *x, float *y, int64_t 
                            const int64_t *mask_step, int64_t H, int64_t Lq, int64_t bh0);
 osp_status cu_softmax_backward_rows(const osp_node *n, const float *gy, const float *y,
                                     float *gx, int64_t rows, int64_t cols);
-/* Fused flash attention forward for head dims 64 and 72 (attention.cu);
- * OSP_ERR_RUNTIME when D has no instance (the caller takes the GEMM path). */
+/* Fused flash attention forward for head dims 64 and 72 (attention.cu) of
+ * the ATTENTION node n: q, k, v read and o written through their batch,
+ * head and row strides (unit stride along the head dim); the mask
+ * contiguous, mask_step[4] its element steps along b, h, i, j (0 =
+ * broadcast). OSP_ERR_RUNTIME when D has no instance (the caller takes the
+ * GEMM path). */
 bool cu_flash_supported(int64_t D, int64_t Dv);
-osp_status cu_flash_attention(const osp_node *n, const float *q, const float *k, const float *v,
-                              const float *mask, const int64_t *mask_step, float *o, int64_t B,
-                              int64_t H, int64_t Lq, int64_t Lk, int64_t D, float scale);
+osp_status cu_flash_attention(const osp_node *n, const int64_t *mask_step);
 
 #ifdef __cplusplus
 }
