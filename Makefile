@@ -104,7 +104,7 @@ endif
 
 $(BUILD)/tests/%: tests/unit/%.c $(TEST_HELPER_OBJ) $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(BUILD)/libosp.a $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(BUILD)/libosp.a $(LDLIBS)
 
 # The one test command (README, .ci/run): every C unit test and bats suite,
 # ending with "N passed, N failed".

@@ -13,6 +13,8 @@
 #     cross-attention; flash kernels, f32 and bf16 tensor cores) and the
 #     VAE's single-head GEMM path;
 #   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN);
+#   the memory-bound ops of an XL/122 block (broadcasts, permutes, column
+#     sums, norm, GELU, cast; attention over per-head views) in TB/s;
 #   one Latte XL/122 forward at batch 2 (= one guided sampling step),
 #     random f32 weights written to $GPU_LATTE_DIR, with MFU;
 #   one XL/122 training step (osp-train dit's: checkpointing, hybrid loss,
@@ -42,7 +44,7 @@
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
 #   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_BENCHES (which
-#   benchmarks, default "gemm attention conv3d torch latte train profile vae"), GPU_SANITIZE=1 (run the
+#   benchmarks, default "gemm attention conv3d memory torch latte train profile vae"), GPU_SANITIZE=1 (run the
 #   parity suite under compute-sanitizer even when it passed; it always does
 #   after a failure).
 set -uo pipefail
@@ -108,7 +110,7 @@ fi
 tmp=$(mktemp -d)
 rows=$out/rows.md
 : >"$rows"
-benches=" ${GPU_BENCHES:-gemm attention conv3d torch latte train profile vae} "
+benches=" ${GPU_BENCHES:-gemm attention conv3d memory torch latte train profile vae} "
 wanted() { [[ $benches == *" $1 "* ]]; }
 bench() { # bench ARGS...: rows to $rows, everything to the log
     wanted "$1" || return 0
@@ -120,6 +122,7 @@ bench gemm
 peak=$(awk -F'|' '/GEMM bf16/ { gsub(/ /, "", $5); print $5 }' "$rows")
 bench attention
 bench conv3d
+bench memory
 # PyTorch on the same GPU and shapes, when the image has it with CUDA
 if ! wanted torch; then
     :

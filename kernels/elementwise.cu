@@ -3,12 +3,22 @@
  * backend/cpu/cpu_elementwise.c). */
 #include "common.cuh"
 
-/* ---- binary ---- */
+extern "C" {
+#include "backend/cuda/cu_index.h"
+}
 
-struct bcast {
-    int nd;
-    int64_t shape[OSP_MAX_DIMS], sa[OSP_MAX_DIMS], sb[OSP_MAX_DIMS];
-};
+/* Offsets of element i of a cu_index plan, in 32 or 64 bits. */
+template <bool NARROW>
+__device__ __forceinline__ void plan_offsets(const cu_index &ix, int64_t i, int64_t *o0,
+                                             int64_t *o1)
+{
+    if (NARROW)
+        cu_offsets_narrow(ix, (uint32_t)i, o0, o1);
+    else
+        cu_offsets_wide(ix, i, o0, o1);
+}
+
+/* ---- binary ---- */
 
 /* Element strides of contiguous t seen from an output of rank nd (0 on
  * broadcast dims). */
@@ -40,17 +50,13 @@ __global__ void binary_same(osp_binary_kind k, const float *a, const float *b, f
     CU_FOR(i, n) y[i] = apply_binary(k, a[i], b[i]);
 }
 
+template <bool NARROW>
 __global__ void binary_bcast(osp_binary_kind k, const float *a, const float *b, float *y,
-                             int64_t n, bcast g)
+                             int64_t n, cu_index ix)
 {
     CU_FOR(i, n) {
-        int64_t rem = i, oa = 0, ob = 0;
-        for (int d = g.nd - 1; d >= 0; d--) {
-            int64_t idx = rem % g.shape[d];
-            rem /= g.shape[d];
-            oa += idx * g.sa[d];
-            ob += idx * g.sb[d];
-        }
+        int64_t oa, ob;
+        plan_offsets<NARROW>(ix, i, &oa, &ob);
         y[i] = apply_binary(k, a[oa], b[ob]);
     }
 }
@@ -66,14 +72,17 @@ extern "C" osp_status cuda_binary(const osp_node *n)
         binary_same<<<cu_grid(total), CU_THREADS, 0, cu_stream()>>>(k, cu_f32(a), cu_f32(b),
                                                                     cu_f32(y), total);
     } else {
-        bcast g;
-        g.nd = y->ndim;
-        for (int d = 0; d < y->ndim; d++)
-            g.shape[d] = y->shape[d];
-        broadcast_strides(a, y->ndim, y->shape, g.sa);
-        broadcast_strides(b, y->ndim, y->shape, g.sb);
-        binary_bcast<<<cu_grid(total), CU_THREADS, 0, cu_stream()>>>(k, cu_f32(a), cu_f32(b),
-                                                                     cu_f32(y), total, g);
+        int64_t sa[OSP_MAX_DIMS], sb[OSP_MAX_DIMS];
+        broadcast_strides(a, y->ndim, y->shape, sa);
+        broadcast_strides(b, y->ndim, y->shape, sb);
+        cu_index ix = cu_index_plan(y->ndim, y->shape, sa, sb);
+        unsigned grid = cu_grid(total);
+        if (ix.narrow)
+            binary_bcast<true><<<grid, CU_THREADS, 0, cu_stream()>>>(k, cu_f32(a), cu_f32(b),
+                                                                     cu_f32(y), total, ix);
+        else
+            binary_bcast<false><<<grid, CU_THREADS, 0, cu_stream()>>>(k, cu_f32(a), cu_f32(b),
+                                                                      cu_f32(y), total, ix);
     }
     return CU_LAUNCHED(n, "binary kernel");
 }
@@ -328,44 +337,37 @@ extern "C" osp_status cuda_cast(const osp_node *n)
     return cu_convert(n, cu_ptr(y), y->dtype, cu_ptr(x), x->dtype, total);
 }
 
-/* ---- strided copy ---- */
+/* ---- strided copy (operand 0 of the plan: the source) ---- */
 
-struct strided {
-    int nd;
-    int64_t shape[OSP_MAX_DIMS], ss[OSP_MAX_DIMS], ds[OSP_MAX_DIMS];
-};
-
-__device__ inline void offsets(const strided &g, int64_t i, int64_t *so, int64_t *dof)
-{
-    int64_t s = 0, d = 0;
-    for (int k = g.nd - 1; k >= 0; k--) {
-        int64_t idx = i % g.shape[k];
-        i /= g.shape[k];
-        s += idx * g.ss[k];
-        d += idx * g.ds[k];
-    }
-    *so = s;
-    *dof = d;
-}
-
-template <typename T>
-__global__ void copy_same(T *dst, const T *src, int64_t n, strided g)
+template <typename T, bool NARROW>
+__global__ void copy_same(T *dst, const T *src, int64_t n, cu_index ix)
 {
     CU_FOR(i, n) {
         int64_t so, dof;
-        offsets(g, i, &so, &dof);
+        plan_offsets<NARROW>(ix, i, &so, &dof);
         dst[dof] = src[so];
     }
 }
 
+template <bool NARROW>
 __global__ void copy_convert(void *dst, osp_dtype dt, const void *src, osp_dtype st, int64_t n,
-                             strided g)
+                             cu_index ix)
 {
     CU_FOR(i, n) {
         int64_t so, dof;
-        offsets(g, i, &so, &dof);
+        plan_offsets<NARROW>(ix, i, &so, &dof);
         convert_one(dst, dt, dof, src, st, so);
     }
+}
+
+template <typename T>
+static void launch_copy(void *dst, const void *src, int64_t n, const cu_index &ix,
+                        unsigned grid, cudaStream_t s)
+{
+    if (ix.narrow)
+        copy_same<T, true><<<grid, CU_THREADS, 0, s>>>((T *)dst, (const T *)src, n, ix);
+    else
+        copy_same<T, false><<<grid, CU_THREADS, 0, s>>>((T *)dst, (const T *)src, n, ix);
 }
 
 extern "C" osp_status cuda_copy_strided(const osp_node *n, osp_tensor *dst, const osp_tensor *src)
@@ -373,25 +375,21 @@ extern "C" osp_status cuda_copy_strided(const osp_node *n, osp_tensor *dst, cons
     int64_t total = osp_numel(src);
     if (total == 0)
         return OSP_OK;
-    strided g;
-    g.nd = src->ndim;
-    for (int d = 0; d < src->ndim; d++) {
-        g.shape[d] = src->shape[d];
-        g.ss[d] = src->stride[d];
-        g.ds[d] = dst->stride[d];
-    }
+    cu_index ix = cu_index_plan(src->ndim, src->shape, src->stride, dst->stride);
     unsigned grid = cu_grid(total);
     cudaStream_t s = cu_stream();
     void *dp = cu_ptr(dst);
     const void *sp = cu_ptr(src);
-    if (src->dtype != dst->dtype) {
-        copy_convert<<<grid, CU_THREADS, 0, s>>>(dp, dst->dtype, sp, src->dtype, total, g);
+    if (src->dtype != dst->dtype && ix.narrow) {
+        copy_convert<true><<<grid, CU_THREADS, 0, s>>>(dp, dst->dtype, sp, src->dtype, total, ix);
+    } else if (src->dtype != dst->dtype) {
+        copy_convert<false><<<grid, CU_THREADS, 0, s>>>(dp, dst->dtype, sp, src->dtype, total, ix);
     } else {
         switch (osp_dtype_size(src->dtype)) {
-        case 1: copy_same<<<grid, CU_THREADS, 0, s>>>((uint8_t *)dp, (const uint8_t *)sp, total, g); break;
-        case 2: copy_same<<<grid, CU_THREADS, 0, s>>>((uint16_t *)dp, (const uint16_t *)sp, total, g); break;
-        case 4: copy_same<<<grid, CU_THREADS, 0, s>>>((uint32_t *)dp, (const uint32_t *)sp, total, g); break;
-        default: copy_same<<<grid, CU_THREADS, 0, s>>>((uint64_t *)dp, (const uint64_t *)sp, total, g);
+        case 1: launch_copy<uint8_t>(dp, sp, total, ix, grid, s); break;
+        case 2: launch_copy<uint16_t>(dp, sp, total, ix, grid, s); break;
+        case 4: launch_copy<uint32_t>(dp, sp, total, ix, grid, s); break;
+        default: launch_copy<uint64_t>(dp, sp, total, ix, grid, s);
         }
     }
     return CU_LAUNCHED(n, "strided copy kernel");
@@ -399,19 +397,29 @@ extern "C" osp_status cuda_copy_strided(const osp_node *n, osp_tensor *dst, cons
 
 /* ---- channel bias (convolution helpers) ---- */
 
-__global__ void channel_bias_kernel(float *y, const float *bias, int64_t n, int64_t channels,
-                                    int64_t spatial)
+/* Planes (batch · channel) along the grid's y, each plane's elements along
+ * x: no division per element, whatever the size. */
+__global__ void channel_bias_kernel(float *y, const float *bias, int64_t planes,
+                                    int64_t channels, int64_t spatial)
 {
-    CU_FOR(i, n) y[i] += bias[i / spatial % channels];
+    for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+        float b = bias[p % channels], *yp = y + p * spatial;
+        for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < spatial;
+             i += (int64_t)gridDim.x * blockDim.x)
+            yp[i] += b;
+    }
 }
 
 extern "C" osp_status cu_add_channel_bias(const osp_node *n, float *y, const float *bias,
                                           int64_t batch, int64_t channels, int64_t spatial)
 {
-    int64_t total = batch * channels * spatial;
-    if (total == 0)
+    int64_t planes = batch * channels;
+    if (planes == 0 || spatial == 0)
         return OSP_OK;
-    channel_bias_kernel<<<cu_grid(total), CU_THREADS, 0, cu_stream()>>>(y, bias, total, channels,
-                                                                        spatial);
+    /* about 2^16 blocks in all, at least one per plane (up to 65535) */
+    int64_t per_plane = (65536 + planes - 1) / planes;
+    unsigned x = cu_grid(spatial) < per_plane ? cu_grid(spatial) : (unsigned)per_plane;
+    dim3 grid(x, (unsigned)(planes < 65535 ? planes : 65535));
+    channel_bias_kernel<<<grid, CU_THREADS, 0, cu_stream()>>>(y, bias, planes, channels, spatial);
     return CU_LAUNCHED(n, "channel bias kernel");
 }

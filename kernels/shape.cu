@@ -2,10 +2,20 @@
  * backward (CPU reference: cpu_shape.c, cpu_pad.c). */
 #include "common.cuh"
 
+extern "C" {
+#include "backend/cuda/cu_index.h"
+}
+
+/* x [outer, block] into columns [at, at + block) of y [outer, row]; the
+ * 32-bit path divides by multiply and shift (cu_index.h). */
+template <bool NARROW>
 __global__ void concat_kernel(const float *x, float *y, int64_t outer, int64_t block,
-                              int64_t row, int64_t at)
+                              cu_divider by_block, int64_t row, int64_t at)
 {
-    CU_FOR(i, outer * block) y[i / block * row + at + i % block] = x[i];
+    CU_FOR(i, outer * block) {
+        int64_t o = NARROW ? cu_div(by_block, (uint32_t)i) : i / block;
+        y[o * row + at + (i - o * block)] = x[i];
+    }
 }
 
 extern "C" osp_status cuda_concat(const osp_node *n)
@@ -21,8 +31,16 @@ extern "C" osp_status cuda_concat(const osp_node *n)
     for (int i = 0; i < n->n_in; i++) {
         int64_t block = n->in[i]->shape[axis] * inner;
         if (outer * block > 0) {
-            concat_kernel<<<cu_grid(outer * block), CU_THREADS, 0, cu_stream()>>>(
-                cu_f32(n->in[i]), cu_f32(y), outer, block, row, at);
+            /* (y's size bounds every index of the narrow path) */
+            bool narrow = osp_numel(y) < ((int64_t)1 << 31);
+            cu_divider by_block = cu_divider_of(narrow ? (uint32_t)block : 1);
+            unsigned grid = cu_grid(outer * block);
+            if (narrow)
+                concat_kernel<true><<<grid, CU_THREADS, 0, cu_stream()>>>(
+                    cu_f32(n->in[i]), cu_f32(y), outer, block, by_block, row, at);
+            else
+                concat_kernel<false><<<grid, CU_THREADS, 0, cu_stream()>>>(
+                    cu_f32(n->in[i]), cu_f32(y), outer, block, by_block, row, at);
             osp_status st = CU_LAUNCHED(n, "concat kernel");
             if (st)
                 return st;

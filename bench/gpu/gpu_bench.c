@@ -6,6 +6,12 @@
  *                                     (the bf16 figure is the peak MFU uses)
  *   gpu_bench attention               Latte XL/122 attention at 65x512x512
  *   gpu_bench conv3d                  CausalVideoVAE 3x3x3 convs, f32 and TF32
+ *   gpu_bench memory                  the memory-bound ops of a Latte XL/122
+ *                                     block at 65x512x512 (broadcasts, head
+ *                                     and frame permutes, column sums, norm,
+ *                                     GELU, cast) and the spatial attention
+ *                                     over per-head views: TB/s against a
+ *                                     plain read + write pass
  *   gpu_bench latte CONFIG DIR PEAK   one XL/122 forward, batch 2 (one CFG
  *                                     step), random weights written to DIR
  *                                     when missing; PEAK in TFLOP/s for MFU
@@ -156,6 +162,95 @@ static void gpu_attention(void)
             osp_pool_pop();
         }
     osp_cuda_set_bf16(bf16);
+}
+
+/* ---- memory-bound ops ---- */
+
+typedef struct mem_ctx {
+    osp_tensor *(*fn)(osp_tensor *const *x);
+    osp_tensor *x[3];
+} mem_ctx;
+
+static osp_tensor *run_mem(void *p)
+{
+    mem_ctx *m = p;
+    osp_tensor *y = m->fn(m->x);
+    if (!y || osp_cuda_synchronize())
+        die("memory-bound op");
+    return y;
+}
+
+static osp_tensor *m_pass(osp_tensor *const *x) { return osp_scale_shift(x[0], 1.0f, 0.0f); }
+static osp_tensor *m_mul(osp_tensor *const *x) { return osp_mul(x[0], x[1]); }
+static osp_tensor *m_add(osp_tensor *const *x) { return osp_add(x[0], x[1]); }
+static osp_tensor *m_swap12(osp_tensor *const *x)
+{
+    return osp_contiguous(osp_permute(x[0], (const int[]){0, 2, 1, 3}));
+}
+static osp_tensor *m_rows_sum(osp_tensor *const *x) { return osp_sum(x[0], 1, (int[]){0}, false); }
+static osp_tensor *m_mid_sum(osp_tensor *const *x) { return osp_sum(x[0], 1, (int[]){1}, true); }
+static osp_tensor *m_norm(osp_tensor *const *x) { return osp_layer_norm(x[0], NULL, NULL, 1e-6f); }
+static osp_tensor *m_gelu(osp_tensor *const *x) { return osp_gelu_tanh(x[0]); }
+static osp_tensor *m_bf16(osp_tensor *const *x) { return osp_cast(x[0], OSP_BF16); }
+static osp_tensor *m_heads_attention(osp_tensor *const *x)
+{
+    osp_tensor *h[3];
+    for (int i = 0; i < 3; i++)
+        h[i] = osp_permute(osp_reshape(x[i], 4, (int64_t[]){34, 1024, 16, 72}),
+                           (const int[]){0, 2, 1, 3});
+    return osp_attention(h[0], h[1], h[2], NULL, 1.0f / sqrtf(72.0f));
+}
+
+static void gpu_memory(void)
+{
+    /* XL/122 at 65x512x512, batch 2: 34816 tokens of 1152 (16 heads x 72),
+     * the feed-forward 4 x wider; bytes = what the op must read + write */
+    const int64_t T = 34816, D = 1152;
+    const struct {
+        const char *name, *shape;
+        osp_tensor *(*fn)(osp_tensor *const *x);
+        int n;
+        int64_t dims[3][4];
+        int nd[3];
+        double bytes;
+    } cases[] = {
+        {"read + write pass (scale-shift; the reference)", "[34816,1152]", m_pass, 1,
+         {{T, D}}, {2}, 8.0 * T * D},
+        {"broadcast multiply x[B,N,D] s[B,1,D] (adaLN)", "[2,17408,1152]", m_mul, 2,
+         {{2, T / 2, D}, {2, 1, D}}, {3, 3}, 8.0 * T * D},
+        {"same-shape add (residual)", "[34816,1152]", m_add, 2, {{T, D}, {T, D}}, {2, 2},
+         12.0 * T * D},
+        {"permute copy to heads [B,L,H,d] -> [B,H,L,d]", "[2,17408,16,72]", m_swap12, 1,
+         {{2, T / 2, 16, 72}}, {4}, 8.0 * T * D},
+        {"permute copy, frames <-> tokens (temporal blocks)", "[2,17,1024,1152]", m_swap12, 1,
+         {{2, 17, 1024, D}}, {4}, 8.0 * T * D},
+        {"sum over rows (bias gradient)", "[34816,1152] -> [1152]", m_rows_sum, 1, {{T, D}},
+         {2}, 4.0 * T * D},
+        {"sum over tokens (adaLN gradient)", "[2,17408,1152] -> [2,1,1152]", m_mid_sum, 1,
+         {{2, T / 2, D}}, {3}, 4.0 * T * D},
+        {"layer norm, no affine", "[34816,1152]", m_norm, 1, {{T, D}}, {2}, 8.0 * T * D},
+        {"GELU tanh (feed-forward)", "[34816,4608]", m_gelu, 1, {{T, 4 * D}}, {2},
+         32.0 * T * D},
+        {"cast f32 -> bf16", "[34816,1152]", m_bf16, 1, {{T, D}}, {2}, 6.0 * T * D},
+        {"spatial attention over per-head views (flash, f32)", "[34,1024,16x72] x 1024 keys",
+         m_heads_attention, 3, {{34, 1024, D}, {34, 1024, D}, {34, 1024, D}}, {3, 3, 3},
+         16.0 * 34 * 1024 * D},
+    };
+    double reference = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        osp_pool_push();
+        mem_ctx m = {cases[i].fn, {NULL, NULL, NULL}};
+        for (int j = 0; j < cases[i].n; j++)
+            m.x[j] = dev_random(cases[i].nd[j], cases[i].dims[j]);
+        double ms = bench_median_ms(run_mem, &m, REPS);
+        double tbs = cases[i].bytes / (ms * 1e-3) / 1e12;
+        if (i == 0)
+            reference = tbs;
+        printf("| %s | %s | %.3f | %.2f TB/s | %.0f%% of the plain pass |\n", cases[i].name,
+               cases[i].shape, ms, tbs, 100.0 * tbs / reference);
+        fflush(stdout);
+        osp_pool_pop();
+    }
 }
 
 /* ---- conv3d ---- */
@@ -399,13 +494,15 @@ int main(int argc, char **argv)
         gpu_attention();
     else if (argc == 2 && strcmp(argv[1], "conv3d") == 0)
         gpu_conv3d();
+    else if (argc == 2 && strcmp(argv[1], "memory") == 0)
+        gpu_memory();
     else if (argc == 5 && strcmp(argv[1], "latte") == 0)
         gpu_latte(argv[2], argv[3], atof(argv[4]));
     else if (argc == 5 && strcmp(argv[1], "train") == 0)
         gpu_train(argv[2], atof(argv[3]), atoll(argv[4]));
     else {
-        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | latte CONFIG DIR PEAK | "
-                        "train DIR PEAK BATCH\n");
+        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | memory | "
+                        "latte CONFIG DIR PEAK | train DIR PEAK BATCH\n");
         return 2;
     }
     return 0;

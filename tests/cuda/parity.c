@@ -256,6 +256,19 @@ static void reduce_cases(void)
     CHECK_OP("max axes 0,2", F32_TOL, true, f_max, RND(4, 7, 33, 3));
     red_naxes = 0;
     CHECK_OP("sum all", F32_TOL, true, f_sum, RND(3, 1000));
+    /* outer axes with kept inner dims: the column kernels */
+    red_naxes = 1;
+    red_axes[0] = 0;
+    CHECK_OP("sum over rows (bias gradient), 3 column tiles", F32_TOL, true, f_sum,
+             RND(1500, 70));
+    red_axes[0] = 1;
+    CHECK_OP("mean over the middle axis [3,130,45] -> [3,45]", F32_TOL, true, f_mean,
+             RND(3, 130, 45));
+    red_naxes = 2;
+    red_axes[0] = 1;
+    red_axes[1] = 2;
+    CHECK_OP("sum axes 1,2 of [2,5,7,33] (two reduced dims, one run)", F32_TOL, true, f_sum,
+             RND(2, 5, 7, 33));
 }
 
 /* ---- linear algebra ---- */
