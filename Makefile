@@ -67,7 +67,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/kernels/%.o: kernels/%.cu kernels/common.cuh $(wildcard libosp/backend/cuda/*.h)
+$(BUILD)/kernels/%.o: kernels/%.cu $(wildcard kernels/*.cuh) $(wildcard libosp/backend/cuda/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -Xcompiler -fPIC -Ilibosp -Ilibosp/core \
 	  -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \

@@ -3,16 +3,20 @@
  * directly, layer and RMS norm as [rows, D, 1] with one group. One block
  * per (n, group) block of C/G·S contiguous elements (blocks of 2^16 or
  * more elements are split over many, see split_forward); statistics in
- * double (RMS norm's variance rounded to float32 as T5 does). */
+ * double (RMS norm's variance rounded to float32 as T5 does). A layer
+ * norm's gamma and beta may be per sample ([N0, 1, ..., D], adaLN): each
+ * run of `per` rows reads, and sums its gradients into, its own row. */
+#include "columns.cuh"
 #include "common.cuh"
 
 struct norm_shape {
     int64_t n, c, s, groups;
+    int64_t per; /* rows (units of n) per row of gamma and beta */
 };
 
 static norm_shape group_norm_shape(const osp_tensor *x, int groups)
 {
-    norm_shape sh = {x->shape[0], x->shape[1], 1, groups};
+    norm_shape sh = {x->shape[0], x->shape[1], 1, groups, x->shape[0]};
     for (int i = 2; i < x->ndim; i++)
         sh.s *= x->shape[i];
     return sh;
@@ -20,9 +24,25 @@ static norm_shape group_norm_shape(const osp_tensor *x, int groups)
 
 static norm_shape last_axis_shape(const osp_tensor *x)
 {
-    int64_t d = x->shape[x->ndim - 1];
-    norm_shape sh = {d ? osp_numel(x) / d : 0, d, 1, 1};
+    int64_t d = x->shape[x->ndim - 1], rows = d ? osp_numel(x) / d : 0;
+    norm_shape sh = {rows, d, 1, 1, rows};
     return sh;
+}
+
+/* sh with `per` from `affine` (gamma or beta, or their gradient): all
+ * rows, or one sample's when it holds a row per sample. */
+static norm_shape with_affine(norm_shape sh, const osp_tensor *affine)
+{
+    int64_t rows = affine && sh.c ? osp_numel(affine) / sh.c : 1;
+    sh.per = rows > 1 ? sh.n / rows : sh.n;
+    sh.per = sh.per > 0 ? sh.per : 1;
+    return sh;
+}
+
+/* The first channel of block b in its row of gamma and beta. */
+__device__ inline int64_t affine_c0(const norm_shape &sh, int64_t b)
+{
+    return (b % sh.groups) * (sh.c / sh.groups) + b / sh.groups / sh.per * sh.c;
 }
 
 /* Mean (0 for RMS) and 1/sqrt(var + eps) of one block, on every thread. */
@@ -60,7 +80,7 @@ __global__ void norm_forward_kernel(const float *x, const float *gamma, const fl
         const float *xb = x + b * len;
         float *yb = y + b * len;
         double2 st = block_stats(xb, len, eps, centred, sd);
-        int64_t c0 = (b % sh.groups) * cpg;
+        int64_t c0 = affine_c0(sh, b);
         if (!centred) {
             float rstd = (float)st.y;
             for (int64_t i = threadIdx.x; i < len; i += blockDim.x)
@@ -108,7 +128,7 @@ __global__ void split_apply_kernel(const float *x, const float *gamma, const flo
 {
     int64_t cpg = sh.c / sh.groups, len = cpg * sh.s;
     CU_FOR(i, sh.n * sh.c * sh.s) {
-        int64_t b = i / len, c = (b % sh.groups) * cpg + i % len / sh.s;
+        int64_t b = i / len, c = affine_c0(sh, b) + i % len / sh.s;
         double mean = sum[b] / (double)len, rstd = 1.0 / sqrt(sq[b] / (double)len + eps);
         double a = rstd * (gamma ? gamma[c] : 1.0f);
         double shift = (beta ? beta[c] : 0.0f) - mean * a;
@@ -141,6 +161,7 @@ static osp_status split_forward(const osp_node *n, norm_shape sh, int64_t blocks
 
 static osp_status norm_forward(const osp_node *n, norm_shape sh, bool centred)
 {
+    sh = with_affine(sh, n->in[1] ? n->in[1] : n->n_in > 2 ? n->in[2] : NULL);
     int64_t blocks = sh.n * sh.groups, len = sh.groups ? sh.c / sh.groups * sh.s : 0;
     if (blocks == 0 || len == 0)
         return OSP_OK;
@@ -180,7 +201,7 @@ __global__ void norm_backward_kernel(const float *gy, const float *x, const floa
     for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
         const float *xb = x + b * len, *gyb = gy + b * len;
         double2 st = block_stats(xb, len, eps, centred, sd);
-        int64_t c0 = (b % sh.groups) * cpg;
+        int64_t c0 = affine_c0(sh, b);
         double sum_g = 0, sum_gx = 0;
         for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
             double g = gyb[i] * (double)(gamma ? gamma[c0 + i / sh.s] : 1.0f);
@@ -200,17 +221,19 @@ __global__ void norm_backward_kernel(const float *gy, const float *x, const floa
     }
 }
 
-/* ggamma[c] = Σ gy·xhat, gbeta[c] = Σ gy over n and s; one block per
- * channel, threads over (n, s). */
+/* ggamma[p, c] = Σ gy·xhat, gbeta[p, c] = Σ gy over the rows of sample p
+ * (all rows when the parameters are shared) and s; one block per (p, c),
+ * threads over (rows, s). */
 __global__ void affine_grads_kernel(const float *gy, const float *x, const double2 *stats,
                                     norm_shape sh, float *ggamma, float *gbeta)
 {
     __shared__ double sd[32];
-    int64_t cpg = sh.c / sh.groups;
-    for (int64_t c = blockIdx.x; c < sh.c; c += gridDim.x) {
+    int64_t cpg = sh.c / sh.groups, samples = sh.n / sh.per;
+    for (int64_t pc = blockIdx.x; pc < samples * sh.c; pc += gridDim.x) {
+        int64_t p = pc / sh.c, c = pc % sh.c, r0 = p * sh.per;
         double sg = 0, sb = 0;
-        for (int64_t i = threadIdx.x; i < sh.n * sh.s; i += blockDim.x) {
-            int64_t row = i / sh.s, at = (row * sh.c + c) * sh.s + i % sh.s;
+        for (int64_t i = threadIdx.x; i < sh.per * sh.s; i += blockDim.x) {
+            int64_t row = r0 + i / sh.s, at = (row * sh.c + c) * sh.s + i % sh.s;
             double2 st = stats[row * sh.groups + c / cpg];
             sg += gy[at] * (x[at] - st.x) * st.y;
             sb += gy[at];
@@ -219,17 +242,60 @@ __global__ void affine_grads_kernel(const float *gy, const float *x, const doubl
         sb = block_sum(sb, sd);
         if (threadIdx.x == 0) {
             if (ggamma)
-                ggamma[c] = (float)sg;
+                ggamma[pc] = (float)sg;
             if (gbeta)
-                gbeta[c] = (float)sb;
+                gbeta[pc] = (float)sb;
         }
     }
+}
+
+/* A layer norm's affine gradients as column sums over each sample's rows
+ * ([P, per, D], coalesced; columns.cuh): gy·xhat for gamma, gy for beta. */
+struct gy_xhat {
+    const float *gy, *x;
+    const double2 *stats;
+    int64_t per, D;
+    __device__ double operator()(int64_t p, int64_t r, int64_t c) const
+    {
+        int64_t row = p * per + r;
+        double2 st = stats[row];
+        return gy[row * D + c] * (x[row * D + c] - st.x) * st.y;
+    }
+};
+
+struct gy_only {
+    const float *gy;
+    int64_t per, D;
+    __device__ double operator()(int64_t p, int64_t r, int64_t c) const
+    {
+        return gy[(p * per + r) * D + c];
+    }
+};
+
+static osp_status affine_grads(const osp_node *n, norm_shape sh, const double2 *stats,
+                               osp_tensor *gg, osp_tensor *gb)
+{
+    const float *gy = cu_f32(n->in[0]), *x = cu_f32(n->in[1]);
+    if (sh.s == 1 && sh.groups == 1) { /* layer norm: rows of D */
+        int64_t P = sh.n / sh.per;
+        osp_status st = OSP_OK;
+        if (gg)
+            st = cu_column_sums(n, gy_xhat{gy, x, stats, sh.per, sh.c}, cu_f32(gg), P, sh.per,
+                                sh.c, 1.0);
+        if (st == OSP_OK && gb)
+            st = cu_column_sums(n, gy_only{gy, sh.per, sh.c}, cu_f32(gb), P, sh.per, sh.c, 1.0);
+        return st;
+    }
+    affine_grads_kernel<<<cu_grid(sh.n / sh.per * sh.c, 1), CU_THREADS, 0, cu_stream()>>>(
+        gy, x, stats, sh, gg ? cu_f32(gg) : NULL, gb ? cu_f32(gb) : NULL);
+    return CU_LAUNCHED(n, "normalisation parameter gradient kernel");
 }
 
 static osp_status norm_backward(const osp_node *n, norm_shape sh, bool centred)
 {
     int64_t blocks = sh.n * sh.groups, len = sh.groups ? sh.c / sh.groups * sh.s : 0;
     osp_tensor *gg = n->n_out > 1 ? n->out[1] : NULL, *gb = n->n_out > 2 ? n->out[2] : NULL;
+    sh = with_affine(sh, n->in[2] ? n->in[2] : gg ? gg : gb);
     if (blocks == 0 || len == 0) {
         for (int i = 0; i < n->n_out; i++)
             if (n->out[i] && osp_nbytes(n->out[i]))
@@ -248,12 +314,8 @@ static osp_status norm_backward(const osp_node *n, norm_shape sh, bool centred)
         cu_f32(n->in[0]), cu_f32(n->in[1]), cu_opt(n, 2), cu_f32(n->out[0]),
         stats ? (double2 *)stats->data : NULL, sh, n->p.norm.eps, centred);
     osp_status st = CU_LAUNCHED(n, "normalisation backward kernel");
-    if (st == OSP_OK && stats) {
-        affine_grads_kernel<<<cu_grid(sh.c, 1), CU_THREADS, 0, cu_stream()>>>(
-            cu_f32(n->in[0]), cu_f32(n->in[1]), (const double2 *)stats->data, sh,
-            gg ? cu_f32(gg) : NULL, gb ? cu_f32(gb) : NULL);
-        st = CU_LAUNCHED(n, "normalisation parameter gradient kernel");
-    }
+    if (st == OSP_OK && stats)
+        st = affine_grads(n, sh, (const double2 *)stats->data, gg, gb);
     osp_storage_release(stats);
     return st;
 }

@@ -3,6 +3,7 @@
  * reductions other kernels share (CPU reference: cpu_reduce.c,
  * cpu_softmax.c). One block per output element or row; sums accumulate in
  * double like the CPU's. */
+#include "columns.cuh"
 #include "common.cuh"
 
 /* Kept dims (outer) x reduced dims (inner) of a contiguous input. */
@@ -103,50 +104,19 @@ static inline int row_threads(int64_t len)
     return len <= 32 ? 32 : len <= 128 ? 128 : CU_THREADS;
 }
 
-/* ---- sums over an outer run of axes: x seen as [K1, R, K2], R reduced,
- * K2 > 1 kept inner dims (bias gradients: Σ over rows; broadcast
- * gradients: [B, N, D] -> [B, 1, D]). One block per output per row would
- * read a column with stride K2, a sector per element; here a block's 32
- * threads in x read 32 adjacent columns (coalesced), its 8 rows of threads
- * and a chunk of R per block in y share the rows. Each block writes the
- * double sums of its chunk; a second kernel adds the chunks in order (the
- * same result in every run, no atomics). ---- */
+/* ---- sums over an outer run of axes (bias gradients: Σ over rows;
+ * broadcast gradients: [B, N, D] -> [B, 1, D]): the column kernels of
+ * columns.cuh ---- */
 
-#define COL_TILE 32
-#define COL_ROWS 8
-
-__global__ void column_partials_kernel(const float *x, double *part, int64_t K1, int64_t R,
-                                       int64_t K2, int64_t tiles, int64_t chunk)
-{
-    __shared__ double acc[COL_ROWS][COL_TILE];
-    int64_t k1 = blockIdx.x / tiles, col = blockIdx.x % tiles * COL_TILE + threadIdx.x;
-    int64_t r0 = blockIdx.y * chunk, r1 = r0 + chunk < R ? r0 + chunk : R;
-    double s = 0;
-    if (col < K2) {
-        const float *xc = x + k1 * R * K2 + col;
-        for (int64_t r = r0 + threadIdx.y; r < r1; r += COL_ROWS)
-            s += xc[r * K2];
+/* x[k1, r, col] of a contiguous [K1, R, K2] input. */
+struct column_of {
+    const float *x;
+    int64_t R, K2;
+    __device__ double operator()(int64_t k1, int64_t r, int64_t col) const
+    {
+        return x[(k1 * R + r) * K2 + col];
     }
-    acc[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < K2) {
-        for (int i = 1; i < COL_ROWS; i++)
-            s += acc[i][threadIdx.x];
-        part[(k1 * gridDim.y + blockIdx.y) * K2 + col] = s;
-    }
-}
-
-__global__ void column_total_kernel(const double *part, float *y, int64_t K1, int64_t K2,
-                                    int64_t chunks, double divisor)
-{
-    CU_FOR(o, K1 * K2) {
-        int64_t k1 = o / K2, col = o % K2;
-        double s = 0;
-        for (int64_t c = 0; c < chunks; c++)
-            s += part[(k1 * chunks + c) * K2 + col];
-        y[o] = (float)(s / divisor);
-    }
-}
+};
 
 /* Whether the reduced axes of x are one run of dims with kept dims after
  * it; then x is [K1, R, K2]. */
@@ -176,30 +146,8 @@ static osp_status column_sum(const osp_node *n, int64_t K1, int64_t R, int64_t K
         return cu_check(n, cudaMemsetAsync(cu_ptr(n->out[0]), mean ? 0xff : 0,
                                            osp_nbytes(n->out[0]), cu_stream()),
                         "reduce");
-    int64_t tiles = (K2 + COL_TILE - 1) / COL_TILE, columns = K1 * tiles;
-    /* about 1024 blocks, chunks of at least 64 rows, at most 65535 */
-    int64_t chunks = (1024 + columns - 1) / columns, most = (R + 63) / 64;
-    chunks = chunks < most ? chunks : most;
-    chunks = chunks < 65535 ? chunks : 65535;
-    int64_t chunk = (R + chunks - 1) / chunks;
-    chunks = (R + chunk - 1) / chunk;
-    if (columns > INT32_MAX)
-        return cu_fail(n, OSP_ERR_RUNTIME, "reduce", "too many columns");
-    osp_storage *part = cu_scratch((size_t)(K1 * chunks * K2) * sizeof(double));
-    if (!part)
-        return osp_error_code();
-    column_partials_kernel<<<dim3((unsigned)columns, (unsigned)chunks), dim3(COL_TILE, COL_ROWS),
-                             0, cu_stream()>>>(cu_f32(n->in[0]), (double *)part->data, K1, R,
-                                               K2, tiles, chunk);
-    osp_status st = CU_LAUNCHED(n, "column partial sums kernel");
-    if (st == OSP_OK) {
-        column_total_kernel<<<cu_grid(K1 * K2), CU_THREADS, 0, cu_stream()>>>(
-            (const double *)part->data, cu_f32(n->out[0]), K1, K2, chunks,
-            mean ? (double)R : 1.0);
-        st = CU_LAUNCHED(n, "column sums kernel");
-    }
-    osp_storage_release(part);
-    return st;
+    column_of value = {cu_f32(n->in[0]), R, K2};
+    return cu_column_sums(n, value, cu_f32(n->out[0]), K1, R, K2, mean ? (double)R : 1.0);
 }
 
 extern "C" osp_status cuda_reduce(const osp_node *n)

@@ -79,6 +79,8 @@ osp_tensor *osp_conv_transpose(osp_tensor *x, osp_tensor *w, osp_tensor *bias,
 /* ---- normalisation ---- */
 osp_tensor *osp_group_norm(osp_tensor *x, int groups, osp_tensor *gamma, osp_tensor *beta,
                            float eps);
+/* gamma, beta: [D], or one per sample, [N, 1, ..., 1, D] for x [N, ..., D]
+ * (adaLN: LN(x)·(1 + scale) + shift in one pass). */
 osp_tensor *osp_layer_norm(osp_tensor *x, osp_tensor *gamma, osp_tensor *beta, float eps);
 /* x * rsqrt(mean(x², last axis) + eps) * gamma (T5's norm: no mean removal). */
 osp_tensor *osp_rms_norm(osp_tensor *x, osp_tensor *gamma, float eps);

@@ -12,8 +12,11 @@
 osp_status osp_group_norm_backward(osp_tensor *gy, osp_tensor *x, osp_tensor *gamma, int groups,
                                    float eps, osp_tensor **gx, osp_tensor **ggamma,
                                    osp_tensor **gbeta);
-osp_status osp_layer_norm_backward(osp_tensor *gy, osp_tensor *x, osp_tensor *gamma, float eps,
-                                   osp_tensor **gx, osp_tensor **ggamma, osp_tensor **gbeta);
+/* beta (or NULL) only gives the affine gradients' shape when there is no
+ * gamma: [D], or per sample [N, 1, ..., 1, D] (summed within each sample). */
+osp_status osp_layer_norm_backward(osp_tensor *gy, osp_tensor *x, osp_tensor *gamma,
+                                   const osp_tensor *beta, float eps, osp_tensor **gx,
+                                   osp_tensor **ggamma, osp_tensor **gbeta);
 osp_status osp_rms_norm_backward(osp_tensor *gy, osp_tensor *x, osp_tensor *gamma, float eps,
                                  osp_tensor **gx, osp_tensor **ggamma);
 

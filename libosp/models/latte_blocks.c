@@ -147,11 +147,11 @@ static osp_tensor *cross_attention(const latte_attn *a, osp_tensor *x, const lat
     return latte_linear_forward(&a->out, osp_reshape(o, 3, x->shape));
 }
 
-/* LN(x)·(1 + scale) + shift, no affine norm parameters. */
+/* LN(x)·(1 + scale) + shift for x [B, R, D], scale and shift [B, 1, D]:
+ * one layer norm with per-sample gamma and beta (one pass, not three). */
 static osp_tensor *modulate(osp_tensor *x, osp_tensor *shift, osp_tensor *scale, float eps)
 {
-    osp_tensor *n = osp_layer_norm(x, NULL, NULL, eps);
-    return osp_add(osp_mul(n, osp_scale_shift(scale, 1.0f, 1.0f)), shift);
+    return osp_layer_norm(x, osp_scale_shift(scale, 1.0f, 1.0f), shift, eps);
 }
 
 osp_tensor *latte_block_forward(const latte_block *b, osp_tensor *x, osp_tensor *t6,

@@ -153,8 +153,9 @@ osp_tensor *latte_final_layer(const latte_embed *e, const osp_latte_config *cfg,
     /* [2, D] + emb[:, None] -> rows shift, scale; emb is not passed through silu */
     osp_tensor *m = osp_add(e->final_table, osp_reshape(emb, 3, (int64_t[]){B, 1, D}));
     osp_tensor *shift = osp_slice(m, 1, 0, 1, 1), *scale = osp_slice(m, 1, 1, 2, 1);
-    osp_tensor *y = osp_layer_norm(tokens, NULL, NULL, cfg->norm_eps);
-    y = osp_add(osp_mul(y, osp_scale_shift(scale, 1.0f, 1.0f)), shift);
+    /* LN(tokens [B, F·N, D])·(1 + scale) + shift: per-sample gamma, beta */
+    osp_tensor *y = osp_layer_norm(tokens, osp_scale_shift(scale, 1.0f, 1.0f), shift,
+                                   cfg->norm_eps);
     return osp_pool_pop_keep(latte_linear_forward(&e->proj_out, y));
 }
 

@@ -19,8 +19,9 @@ osp_status osp_grad_group_norm(const osp_node *n, osp_tensor *const *gout, osp_t
 
 osp_status osp_grad_layer_norm(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin)
 {
-    return osp_layer_norm_backward(gout[0], n->in[0], n->in[1], n->p.norm.eps, &gin[0],
-                                   wants(n, 1) ? &gin[1] : NULL, wants(n, 2) ? &gin[2] : NULL);
+    return osp_layer_norm_backward(gout[0], n->in[0], n->in[1], n->n_in > 2 ? n->in[2] : NULL,
+                                   n->p.norm.eps, &gin[0], wants(n, 1) ? &gin[1] : NULL,
+                                   wants(n, 2) ? &gin[2] : NULL);
 }
 
 osp_status osp_grad_rms_norm(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin)

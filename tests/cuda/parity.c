@@ -401,6 +401,8 @@ static void norm_attention_cases(void)
              RND(8));
     CHECK_OP("layer norm with affine", F32_TOL, true, f_layer_norm, RND(5, 9, 96), RND(96),
              RND(96));
+    CHECK_OP("layer norm, gamma and beta per sample (adaLN)", F32_TOL, true, f_layer_norm,
+             RND(3, 50, 96), RND(3, 1, 96), RND(3, 1, 96));
     CHECK_OP("layer norm without affine (adaLN)", F32_TOL, true, f_layer_norm_plain,
              RND(3, 300, 72));
     CHECK_OP("RMS norm (T5)", F32_TOL, true, f_rms_norm, RND(2, 11, 64), RND(64));

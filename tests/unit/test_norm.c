@@ -1,5 +1,6 @@
 /* test_norm.c — group, layer and RMS normalisation: forward against naive
  * double references, backward against finite differences. */
+#include "backend/backend.h"
 #include "backend/ops.h"
 #include "backend/ops_norm_bwd.h"
 #include "gradcheck.h"
@@ -103,6 +104,31 @@ TEST(layer_norm_with_and_without_affine)
     free(want);
 }
 
+TEST(layer_norm_per_sample_affine)
+{
+    /* adaLN: gamma, beta [N, 1, D] for x [N, R, D] equal LN(x)·gamma + beta
+     * broadcast by the ops; with 1 and 3 threads; bad shapes refused. */
+    int64_t sh[] = {3, 7, 40}, ps[] = {3, 1, 40};
+    osp_tensor *x = test_random(3, sh, -2, 4);
+    osp_tensor *gamma = test_random(3, ps, 0.5f, 1.5f), *beta = test_random(3, ps, -1, 1);
+    osp_tensor *want = osp_add(osp_mul(osp_layer_norm(x, NULL, NULL, 1e-6f), gamma), beta);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        osp_set_threads(threads);
+        osp_tensor *y = osp_layer_norm(x, gamma, beta, 1e-6f);
+        CHECK(y && want && test_max_abs_diff(y, want) <= 2e-6);
+        osp_tensor *g = osp_layer_norm(x, gamma, NULL, 1e-6f);
+        CHECK(g && test_max_abs_diff(g, osp_mul(osp_layer_norm(x, NULL, NULL, 1e-6f), gamma)) <=
+                       2e-6);
+    }
+    osp_set_threads(0);
+    int64_t wrong[][3] = {{1, 1, 40}, {3, 7, 40}, {3, 1, 39}};
+    for (int i = 0; i < 3; i++)
+        CHECK(osp_layer_norm(x, test_random(3, wrong[i], 0, 1), NULL, 1e-6f) == NULL);
+    CHECK(osp_layer_norm(x, gamma, test_random(1, &sh[2], 0, 1), 1e-6f) == NULL); /* differ */
+    CHECK(osp_group_norm(osp_reshape(x, 3, (int64_t[]){3, 40, 7}), 4,
+                         test_random(3, (int64_t[]){3, 40, 1}, 0, 1), NULL, 1e-6f) == NULL);
+}
+
 TEST(rms_norm_with_bf16_gamma)
 {
     int64_t sh[] = {4, 3, 40}, d = 40;
@@ -173,7 +199,7 @@ TEST(norm_backward_large_shapes)
         for (int run = 0; run < 2; run++) {
             int old = omp_get_max_threads();
             omp_set_num_threads(run ? 3 : 1);
-            osp_status st = layer ? osp_layer_norm_backward(gy, x, gamma, 1e-5f, &out[run][0],
+            osp_status st = layer ? osp_layer_norm_backward(gy, x, gamma, NULL, 1e-5f, &out[run][0],
                                                             &out[run][1], &out[run][2])
                                   : osp_group_norm_backward(gy, x, gamma, (int)groups, 1e-5f,
                                                             &out[run][0], &out[run][1],
@@ -255,8 +281,16 @@ static osp_tensor *apply_norm(osp_tensor *const *in, void *ctx)
 static bool check_norm_grad(const char *label, norm_ctx ctx, int ndim, const int64_t *shape,
                             int64_t channels, int mask)
 {
-    osp_tensor *in[3] = {test_random(ndim, shape, -2, 2), test_random(1, &channels, 0.5f, 1.5f),
-                         test_random(1, &channels, -1, 1)};
+    /* channels < 0: layer norm with gamma, beta per sample, [N, 1, ..., D] */
+    int64_t ps[OSP_MAX_DIMS] = {channels};
+    int pd = 1;
+    if (channels < 0) {
+        pd = ndim;
+        for (int d = 0; d < ndim; d++)
+            ps[d] = d == 0 || d == ndim - 1 ? shape[d] : 1;
+    }
+    osp_tensor *in[3] = {test_random(ndim, shape, -2, 2), test_random(pd, ps, 0.5f, 1.5f),
+                         test_random(pd, ps, -1, 1)};
     int n_in = ctx.kind == 2 ? 2 : 3;
     for (int i = 0; i < n_in; i++)
         in[i]->requires_grad = (mask >> i) & 1;
@@ -279,6 +313,11 @@ TEST(layer_norm_gradients)
     CHECK(check_norm_grad("layer_norm affine", (norm_ctx){1, 1, true}, 3, s, 16, 7));
     CHECK(check_norm_grad("layer_norm no affine", (norm_ctx){1, 1, false}, 3, s, 16, 1));
     CHECK(check_norm_grad("layer_norm beta only", (norm_ctx){1, 1, true}, 3, s, 16, 4));
+    CHECK(check_norm_grad("layer_norm per sample", (norm_ctx){1, 1, true}, 3, s, -1, 7));
+    CHECK(check_norm_grad("layer_norm per sample, beta only", (norm_ctx){1, 1, true}, 3, s, -1,
+                          4));
+    int64_t s4[] = {3, 2, 4, 8};
+    CHECK(check_norm_grad("layer_norm per sample, 4-D", (norm_ctx){1, 1, true}, 4, s4, -1, 7));
 }
 
 TEST(rms_norm_gradients)
@@ -293,6 +332,7 @@ int main(void)
 {
     RUN(group_norm_matches_double_reference);
     RUN(layer_norm_with_and_without_affine);
+    RUN(layer_norm_per_sample_affine);
     RUN(rms_norm_with_bf16_gamma);
     RUN(norm_argument_errors);
     RUN(norm_backward_large_shapes);

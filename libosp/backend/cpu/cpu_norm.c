@@ -9,7 +9,10 @@
  * row loops below are vectorised (double lanes, ROW_CLONES): a layer norm
  * of the Latte training step took 1 ms scalar.
  * Blocks run in parallel, and the gamma/beta gradients sum in an order
- * fixed by the shape, so every result is independent of the thread count. */
+ * fixed by the shape, so every result is independent of the thread count.
+ * A layer norm's gamma and beta may be per sample ([N0, 1, ..., D], adaLN's
+ * modulation): then each run of `per` rows (one sample's) reads, and its
+ * gradients sum into, its own row of them. */
 #include "cpu_kernels.h"
 #include "core/simd.h"
 
@@ -39,6 +42,14 @@ static norm_shape last_axis_shape(const osp_tensor *x)
     int64_t d = x->shape[x->ndim - 1];
     norm_shape sh = {d ? osp_numel(x) / d : 0, d, 1, 1};
     return sh;
+}
+
+/* Rows (units of sh.n) that share one row of the affine parameters: all,
+ * or one sample's when `affine` (gamma or beta) holds one row per sample. */
+static int64_t rows_per_affine(norm_shape sh, const osp_tensor *affine)
+{
+    int64_t rows = affine && sh.c ? osp_numel(affine) / sh.c : 1;
+    return rows > 1 ? sh.n / rows : sh.n > 0 ? sh.n : 1;
 }
 
 /* Σ x and Σ (x - mean)² over a row, in double lanes. */
@@ -108,12 +119,14 @@ static void centred_forward(const osp_node *n, norm_shape sh)
     float *y = osp_f32(n->out[0]);
     float eps = n->p.norm.eps;
     int64_t cpg = sh.c / sh.groups, len = cpg * sh.s, blocks = sh.n * sh.groups;
+    int64_t per = rows_per_affine(sh, n->in[1] ? n->in[1] : n->in[2]);
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         const float *xb = x + b * len;
         float *yb = y + b * len;
         norm_stats st = centred_stats(xb, len, eps);
-        int64_t c0 = (b % sh.groups) * cpg;
+        /* this block's channels c0.. in its sample's row of gamma, beta */
+        int64_t c0 = (b % sh.groups) * cpg + b / sh.groups / per * sh.c;
         /* y = (x - mean)·rstd·gamma + beta = x·a + shift */
         if (!gamma && !beta) {
             row_scale_shift(yb, xb, len, st.rstd, -st.mean * st.rstd);
@@ -236,8 +249,20 @@ static void block_backward(const float *gy, const float *x, const float *gamma, 
 #define ROW_CHUNKS 64
 #define ITEM_SPAN 4096
 
-static osp_status affine_grads(const float *gy, const float *x, const norm_stats *stats,
-                               norm_shape sh, float *ggamma, float *gbeta)
+/* pg[c] += gy[c]·(x[c] - mean)·rstd, pb[c] += gy[c] over one row of a
+ * layer norm (a channel per element), in double lanes. */
+ROW_CLONES static void row_affine_grads(double *pg, double *pb, const float *gy, const float *x,
+                                        int64_t n, norm_stats st)
+{
+#pragma omp simd
+    for (int64_t c = 0; c < n; c++) {
+        pg[c] += gy[c] * (x[c] - st.mean) * st.rstd;
+        pb[c] += gy[c];
+    }
+}
+
+static osp_status affine_grads_rows(const float *gy, const float *x, const norm_stats *stats,
+                                    norm_shape sh, float *ggamma, float *gbeta)
 {
     int64_t cpg = sh.c / sh.groups;
     int64_t tile = sh.s >= ITEM_SPAN ? 1 : (ITEM_SPAN + sh.s - 1) / sh.s;
@@ -257,6 +282,12 @@ static osp_status affine_grads(const float *gy, const float *x, const norm_stats
         int64_t i_lo = r * rows_per_chunk;
         int64_t i_hi = i_lo + rows_per_chunk < sh.n ? i_lo + rows_per_chunk : sh.n;
         double *pg = part + r * 2 * sh.c, *pb = pg + sh.c;
+        if (sh.s == 1 && sh.groups == 1) { /* layer norm: whole rows */
+            for (int64_t i = i_lo; i < i_hi; i++)
+                row_affine_grads(pg + c_lo, pb + c_lo, gy + i * sh.c + c_lo,
+                                 x + i * sh.c + c_lo, c_hi - c_lo, stats[i]);
+            continue;
+        }
         for (int64_t i = i_lo; i < i_hi; i++) {
             for (int64_t c = c_lo; c < c_hi;) {
                 /* the channels of this tile in group c / cpg */
@@ -292,6 +323,24 @@ static osp_status affine_grads(const float *gy, const float *x, const norm_stats
     return OSP_OK;
 }
 
+/* The same per run of `per` rows (one sample's gamma and beta rows each). */
+static osp_status affine_grads(const float *gy, const float *x, const norm_stats *stats,
+                               norm_shape sh, int64_t per, float *ggamma, float *gbeta)
+{
+    int64_t len = sh.c * sh.s;
+    norm_shape part = sh;
+    part.n = per;
+    for (int64_t r0 = 0; r0 < sh.n; r0 += per) {
+        int64_t p = r0 / per;
+        osp_status st = affine_grads_rows(gy + r0 * len, x + r0 * len, stats + r0 * sh.groups,
+                                          part, ggamma ? ggamma + p * sh.c : NULL,
+                                          gbeta ? gbeta + p * sh.c : NULL);
+        if (st)
+            return st;
+    }
+    return OSP_OK;
+}
+
 /* in: gy, x, gamma?   out: gx, ggamma?, gbeta? (gbeta only when centred). */
 static osp_status norm_backward(const osp_node *n, norm_shape sh, bool centred)
 {
@@ -303,17 +352,20 @@ static osp_status norm_backward(const osp_node *n, norm_shape sh, bool centred)
     if (!stats)
         return osp_error_nomem("normalisation statistics", (size_t)blocks * sizeof *stats);
     float *gx = osp_f32(n->out[0]);
+    osp_tensor *gg = n->n_out > 1 ? n->out[1] : NULL, *gb = n->n_out > 2 ? n->out[2] : NULL;
+    int64_t per = rows_per_affine(sh, n->in[2] ? n->in[2] : gg ? gg : gb);
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < blocks; b++) {
         const float *xb = x + b * len;
         stats[b] = centred ? centred_stats(xb, len, eps) : rms_stats(xb, len, eps);
-        block_backward(gy + b * len, xb, gamma, sh, (b % sh.groups) * cpg, stats[b], centred,
+        block_backward(gy + b * len, xb, gamma, sh,
+                       (b % sh.groups) * cpg + b / sh.groups / per * sh.c, stats[b], centred,
                        gx + b * len);
     }
-    osp_tensor *gg = n->n_out > 1 ? n->out[1] : NULL, *gb = n->n_out > 2 ? n->out[2] : NULL;
     osp_status st = OSP_OK;
     if (gg || gb)
-        st = affine_grads(gy, x, stats, sh, gg ? osp_f32(gg) : NULL, gb ? osp_f32(gb) : NULL);
+        st = affine_grads(gy, x, stats, sh, per, gg ? osp_f32(gg) : NULL,
+                          gb ? osp_f32(gb) : NULL);
     free(stats);
     return st;
 }
