@@ -234,3 +234,14 @@ bool osp_grad_set_enabled(bool on)
 }
 
 bool osp_grad_enabled(void) { return grad_on; }
+
+static _Thread_local bool grad_deferred;
+
+bool osp_grad_set_deferred(bool on)
+{
+    bool old = grad_deferred;
+    grad_deferred = on;
+    return old;
+}
+
+bool osp_grad_deferred(void) { return grad_deferred; }

@@ -163,6 +163,9 @@ typedef struct osp_op_params {
             int correction; /* var: divide by n - correction */
         } reduce;
         struct { bool trans_a, trans_b; float alpha; } matmul;
+        /* GELU-tanh applied to the result (inference only: the op then has
+         * no gradient rule; osp_linear_gelu composes ops under grad) */
+        struct { bool gelu_tanh; } linear;
         osp_window conv;
         osp_window pool; /* avg pool counts padding (PyTorch default) */
         struct { int max_displacement; } corr;
@@ -219,5 +222,11 @@ osp_tensor *osp_run(osp_node *n);
 /* Gradient mode (thread-local; off by default). Returns the previous mode. */
 bool osp_grad_set_enabled(bool on);
 bool osp_grad_enabled(void);
+/* Set while ops run without gradients that will be run again with them
+ * (gradient checkpointing's first pass): the inference-only fusions (such
+ * as osp_linear_gelu's) stay off, so both passes compute bit-identical
+ * values. Thread-local; returns the previous value. */
+bool osp_grad_set_deferred(bool on);
+bool osp_grad_deferred(void);
 
 #endif

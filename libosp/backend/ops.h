@@ -66,6 +66,9 @@ osp_tensor *osp_sum_to_shape(osp_tensor *x, int ndim, const int64_t *shape);
 osp_tensor *osp_matmul(osp_tensor *a, osp_tensor *b, bool trans_a, bool trans_b);
 /* x [..., I] · w[O, I]ᵀ + bias[O] (bias may be NULL). */
 osp_tensor *osp_linear(osp_tensor *x, osp_tensor *w, osp_tensor *bias);
+/* GELU-tanh(osp_linear(x, w, bias)): one op writing the result once when
+ * gradients are off (a GEMM epilogue on the GPU), the two ops otherwise. */
+osp_tensor *osp_linear_gelu(osp_tensor *x, osp_tensor *w, osp_tensor *bias);
 
 /* ---- convolution (x [N, C, *S], w [O, C, *K], bias [O] or NULL) ---- */
 /* Fills a window for nsp spatial dims: stride 1, pad 0, dilation 1. */

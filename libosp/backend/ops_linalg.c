@@ -62,7 +62,7 @@ osp_tensor *osp_matmul(osp_tensor *a, osp_tensor *b, bool trans_a, bool trans_b)
     return osp_run(&node);
 }
 
-osp_tensor *osp_linear(osp_tensor *x, osp_tensor *w, osp_tensor *bias)
+static osp_tensor *linear_node(osp_tensor *x, osp_tensor *w, osp_tensor *bias, bool gelu)
 {
     if (!x || !w)
         return NULL;
@@ -103,5 +103,21 @@ osp_tensor *osp_linear(osp_tensor *x, osp_tensor *w, osp_tensor *bias)
     node.out[0] = ops_output(x, x->ndim, shape);
     if (!node.out[0])
         return NULL;
+    node.p.linear.gelu_tanh = gelu;
     return osp_run(&node);
+}
+
+osp_tensor *osp_linear(osp_tensor *x, osp_tensor *w, osp_tensor *bias)
+{
+    return linear_node(x, w, bias, false);
+}
+
+osp_tensor *osp_linear_gelu(osp_tensor *x, osp_tensor *w, osp_tensor *bias)
+{
+    /* the fused node has no gradient rule (its backward would need the
+     * pre-activation it never writes), and a pass to be replayed with
+     * gradients must compute what the replay will (bit for bit) */
+    if (osp_grad_enabled() || osp_grad_deferred())
+        return osp_gelu_tanh(osp_linear(x, w, bias));
+    return linear_node(x, w, bias, true);
 }

@@ -177,8 +177,7 @@ osp_tensor *latte_block_forward(const latte_block *b, osp_tensor *x, osp_tensor 
                                 per_sample),
                     h);
     n = modulate(h, shift_mlp, scale_mlp, b->eps);
-    osp_tensor *ff = latte_linear_forward(&b->ff_out,
-                                          osp_gelu_tanh(latte_linear_forward(&b->ff_in, n)));
+    osp_tensor *ff = latte_linear_forward(&b->ff_out, osp_linear_gelu(n, b->ff_in.w, b->ff_in.b));
     h = osp_add(osp_mul(gate_mlp, ff), h);
     return osp_pool_pop_keep(osp_reshape(h, 3, x->shape));
 }

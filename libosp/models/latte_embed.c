@@ -140,7 +140,7 @@ osp_status latte_timestep_embed(const latte_embed *e, osp_tensor *sinusoid, osp_
 
 osp_tensor *latte_caption_project(const latte_embed *e, osp_tensor *text)
 {
-    return latte_linear_forward(&e->cap2, osp_gelu_tanh(latte_linear_forward(&e->cap1, text)));
+    return latte_linear_forward(&e->cap2, osp_linear_gelu(text, e->cap1.w, e->cap1.b));
 }
 
 osp_tensor *latte_final_layer(const latte_embed *e, const osp_latte_config *cfg,

@@ -197,7 +197,7 @@ static osp_tensor *self_attention(const t5_block *b, const osp_t5_config *c, osp
 /* Gated FFN: gelu_new(y·W0ᵀ) ⊙ (y·W1ᵀ), then ·Woᵀ. */
 static osp_tensor *feed_forward(const t5_block *b, osp_tensor *y)
 {
-    osp_tensor *g = osp_mul(osp_gelu_tanh(linear(y, b->wi0)), linear(y, b->wi1));
+    osp_tensor *g = osp_mul(osp_linear_gelu(y, b->wi0, NULL), linear(y, b->wi1));
     return linear(g, b->wo);
 }
 

@@ -65,6 +65,9 @@ osp_status osp_grad_matmul(const osp_node *n, osp_tensor *const *gout, osp_tenso
  *   gx = gy·w,  gw = gyᵀ·x (summed over all rows),  gbias = Σ_rows gy. */
 osp_status osp_grad_linear(const osp_node *n, osp_tensor *const *gout, osp_tensor **gin)
 {
+    if (n->p.linear.gelu_tanh)
+        return osp_error(OSP_ERR_RUNTIME, "linear with GELU was recorded without its "
+                                          "pre-activation (osp_linear_gelu under grad composes ops)");
     osp_tensor *x = n->in[0], *w = n->in[1];
     int64_t out = w->shape[0], in = w->shape[1], rows = 1;
     for (int i = 0; i < x->ndim - 1; i++)

@@ -15,7 +15,9 @@ osp_tensor *osp_recompute(osp_region_fn fn, const void *ctx, int n_in, osp_tenso
         return NULL;
     }
     osp_grad_set_enabled(false);
+    bool deferred = osp_grad_set_deferred(true);
     osp_tensor *out = fn(ctx, in);
+    osp_grad_set_deferred(deferred);
     osp_grad_set_enabled(true);
     if (!out)
         return NULL;

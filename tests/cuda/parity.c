@@ -277,6 +277,11 @@ static bool mm_ta, mm_tb;
 static osp_tensor *f_matmul(osp_tensor **x) { return osp_matmul(x[0], x[1], mm_ta, mm_tb); }
 static osp_tensor *f_linear(osp_tensor **x) { return osp_linear(x[0], x[1], x[2]); }
 static osp_tensor *f_linear_nobias(osp_tensor **x) { return osp_linear(x[0], x[1], NULL); }
+static osp_tensor *f_linear_gelu(osp_tensor **x) { return osp_linear_gelu(x[0], x[1], x[2]); }
+static osp_tensor *f_linear_gelu_nobias(osp_tensor **x)
+{
+    return osp_linear_gelu(x[0], x[1], NULL);
+}
 
 static void linalg_cases(void)
 {
@@ -293,6 +298,11 @@ static void linalg_cases(void)
     mm_tb = false;
     CHECK_OP("linear with bias", gemm_tol, true, f_linear, RND(2, 19, 96), RND(130, 96), RND(130));
     CHECK_OP("linear without bias", gemm_tol, true, f_linear_nobias, RND(77, 64), RND(40, 64));
+    /* without gradients: the fused node (cuBLASLt's GELU epilogues) */
+    CHECK_OP("linear + GELU, bias (one fused op)", gemm_tol, false, f_linear_gelu,
+             rnd(SHAPE(2, 19, 96), -3, 3), RND(130, 96), RND(130));
+    CHECK_OP("linear + GELU, no bias (one fused op)", gemm_tol, false, f_linear_gelu_nobias,
+             rnd(SHAPE(77, 64), -3, 3), RND(40, 64));
 }
 
 /* ---- convolution ---- */

@@ -258,6 +258,35 @@ static osp_tensor *run_matmul(osp_tensor *const *in, void *ctx)
     return osp_matmul(in[0], in[1], f->ta, f->tb);
 }
 
+TEST(linear_gelu_fused_and_composed)
+{
+    /* Without gradients one fused op, bit-identical to GELU(linear) (the
+     * same rows of the same kernels); under grad the two ops, so its
+     * gradient is the composition's. */
+    int64_t xs[] = {3, 5, 24}, ws[] = {40, 24}, bs[] = {40};
+    osp_tensor *x = test_random(3, xs, -2, 2), *w = test_random(2, ws, -0.5f, 0.5f);
+    osp_tensor *b = test_random(1, bs, -1, 1);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        osp_tensor *bias = with_bias ? b : NULL;
+        osp_tensor *fused = osp_linear_gelu(x, w, bias);
+        osp_tensor *want = osp_gelu_tanh(osp_linear(x, w, bias));
+        CHECK(fused && want && osp_same_shape(fused, want));
+        CHECK(fused && want && test_max_abs_diff(fused, want) == 0.0);
+    }
+    CHECK(osp_linear_gelu(x, b, NULL) == NULL); /* w must be 2-D */
+    osp_requires_grad(x);
+    bool was = osp_grad_set_enabled(true);
+    osp_tensor *y = osp_linear_gelu(x, w, b);
+    CHECK(y && osp_backward(osp_sum(y, 0, NULL, false), NULL) == OSP_OK && x->grad);
+    osp_tensor *g1 = x->grad ? osp_tensor_clone(x->grad) : NULL;
+    osp_zero_grad(x);
+    y = osp_gelu_tanh(osp_linear(x, w, b));
+    CHECK(y && osp_backward(osp_sum(y, 0, NULL, false), NULL) == OSP_OK && x->grad);
+    CHECK(g1 && x->grad && test_max_abs_diff(g1, x->grad) == 0.0);
+    osp_grad_set_enabled(was);
+    osp_zero_grad(x);
+}
+
 TEST(matmul_gradients)
 {
     static const mm_case cases[] = {
@@ -318,6 +347,7 @@ int main(void)
     RUN(matmul_and_linear_with_empty_dimensions);
     RUN(matmul_and_linear_reject_bad_arguments);
     RUN(linear_matches_double_reference);
+    RUN(linear_gelu_fused_and_composed);
     RUN(matmul_gradients);
     RUN(linear_gradients);
     return test_summary();

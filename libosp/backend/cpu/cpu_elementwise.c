@@ -195,6 +195,13 @@ ROW_CLONES static void silu_backward_row(float *gx, const float *gy, const float
 #define ROW_CHUNK 4096
 #define PARALLEL_MIN 16384
 
+void cpu_gelu_tanh(float *y, const float *x, int64_t total)
+{
+#pragma omp parallel for schedule(static) if (total > PARALLEL_MIN)
+    for (int64_t i = 0; i < total; i += ROW_CHUNK)
+        gelu_tanh_row(y + i, x + i, total - i < ROW_CHUNK ? total - i : ROW_CHUNK);
+}
+
 osp_status cpu_unary(const osp_node *n)
 {
     const float *x = osp_f32(n->in[0]);
@@ -203,9 +210,7 @@ osp_status cpu_unary(const osp_node *n)
     osp_unary_kind k = n->p.unary.kind;
     float alpha = n->p.unary.alpha, beta = n->p.unary.beta;
     if (k == OSP_UNARY_GELU_TANH) {
-#pragma omp parallel for schedule(static) if (total > PARALLEL_MIN)
-        for (int64_t i = 0; i < total; i += ROW_CHUNK)
-            gelu_tanh_row(y + i, x + i, total - i < ROW_CHUNK ? total - i : ROW_CHUNK);
+        cpu_gelu_tanh(y, x, total);
         return OSP_OK;
     }
 #pragma omp parallel for schedule(static) if (total > PARALLEL_MIN)

@@ -13,6 +13,8 @@ osp_status cpu_unary_backward(const osp_node *n);
 osp_status cpu_fill(const osp_node *n);
 osp_status cpu_cast(const osp_node *n);
 osp_status cpu_copy(const osp_node *n);
+/* y = GELU-tanh(x) over total floats (y may be x), vectorised, in parallel. */
+void cpu_gelu_tanh(float *y, const float *x, int64_t total);
 /* cpu_reduce.c */
 osp_status cpu_reduce(const osp_node *n);
 osp_status cpu_reduce_max_backward(const osp_node *n);

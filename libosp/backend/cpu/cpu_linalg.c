@@ -225,5 +225,7 @@ osp_status cpu_linear(const osp_node *n)
         beta = 1.0f;
     }
     cpu_sgemm(false, true, rows, out, in, 1.0f, osp_f32(x), in, osp_f32(w), in, beta, y, out);
+    if (n->p.linear.gelu_tanh)
+        cpu_gelu_tanh(y, y, rows * out);
     return OSP_OK;
 }

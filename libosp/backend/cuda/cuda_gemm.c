@@ -79,12 +79,13 @@ static uint32_t alignment(const void *p, int64_t stride, osp_dtype t)
     return a;
 }
 
-/* The product with an optional bias epilogue (bias[n] added to every row
- * of row-major C; float32). */
+/* The product with an optional epilogue: bias[n] added to every row of
+ * row-major C (float32), then GELU-tanh when `gelu` (cuBLASLt's GELU
+ * epilogue is the tanh approximation). */
 static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                        const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
                        int64_t stride_b, float beta, void *c, int64_t ldc, int64_t stride_c,
-                       int64_t batch, osp_dtype ab, osp_dtype ct, const float *bias)
+                       int64_t batch, osp_dtype ab, osp_dtype ct, const float *bias, bool gelu)
 {
     if (m <= 0 || n <= 0 || batch <= 0)
         return OSP_OK;
@@ -107,10 +108,12 @@ static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
         s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_b, sizeof op_b);
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_a, sizeof op_a);
-    if (s == CUBLAS_STATUS_SUCCESS && bias) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    if (s == CUBLAS_STATUS_SUCCESS && (bias || gelu)) {
+        cublasLtEpilogue_t epi = !gelu ? CUBLASLT_EPILOGUE_BIAS
+                                 : bias ? CUBLASLT_EPILOGUE_GELU_BIAS
+                                        : CUBLASLT_EPILOGUE_GELU;
         s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
-        if (s == CUBLAS_STATUS_SUCCESS)
+        if (s == CUBLAS_STATUS_SUCCESS && bias)
             s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                sizeof bias);
     }
@@ -174,7 +177,7 @@ osp_status osp_cuda_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64
         return osp_error(OSP_ERR_RUNTIME, "osp_cuda_gemm: %s inputs with a %s result",
                          osp_dtype_name(ab_type), osp_dtype_name(c_type));
     return gemm(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
-                ldc, stride_c, batch, ab_type, c_type, NULL);
+                ldc, stride_c, batch, ab_type, c_type, NULL, false);
 }
 
 /* ---- the float32 ops ---- */
@@ -267,7 +270,7 @@ osp_status cuda_matmul(const osp_node *n)
     osp_status st = OSP_OK;
     if (!b_batched && !ta) { /* every a meets the same b: stack a's rows */
         st = gemm(false, tb, nn ? osp_numel(y) / nn : 0, nn, k, n->p.matmul.alpha, op.a, lda, 0,
-                  op.b, ldb, 0, 0.0f, py, nn, 0, 1, op.type, OSP_F32, NULL);
+                  op.b, ldb, 0, 0.0f, py, nn, 0, 1, op.type, OSP_F32, NULL, false);
     } else {
         int64_t outer = 1;
         for (int d = 0; d < first; d++)
@@ -282,14 +285,15 @@ osp_status cuda_matmul(const osp_node *n)
             }
             st = gemm(ta, tb, m, nn, k, n->p.matmul.alpha, op.a + (size_t)oa * es, lda, step_a,
                       op.b + (size_t)ob * es, ldb, step_b, 0.0f, py + o * inner * m * nn, nn,
-                      m * nn, inner, op.type, OSP_F32, NULL);
+                      m * nn, inner, op.type, OSP_F32, NULL, false);
         }
     }
     osp_storage_release(op.mem);
     return st;
 }
 
-/* x [..., I] · w[O, I]ᵀ + bias[O] as one [rows, I]·[I, O] product. */
+/* x [..., I] · w[O, I]ᵀ + bias[O] as one [rows, I]·[I, O] product, GELU
+ * in the epilogue when the node asks for it. */
 osp_status cuda_linear(const osp_node *n)
 {
     const osp_tensor *x = n->in[0], *w = n->in[1];
@@ -298,8 +302,20 @@ osp_status cuda_linear(const osp_node *n)
     operands op;
     if (operands_of(n, x, w, &op))
         return osp_error_code();
+    bool gelu = n->p.linear.gelu_tanh;
     osp_status st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
-                         cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2));
+                         cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2), gelu);
+    if (st != OSP_OK && gelu) {
+        /* no GELU epilogue for this product here: the GEMM, then the
+         * GELU kernel in place */
+        osp_error_clear();
+        st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
+                  cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2), false);
+        osp_node act = {.op = OSP_OP_UNARY, .n_in = 1, .n_out = 1, .in = {n->out[0]},
+                        .out = {n->out[0]}, .p.unary.kind = OSP_UNARY_GELU_TANH};
+        if (st == OSP_OK)
+            st = cuda_unary(&act);
+    }
     osp_storage_release(op.mem);
     return st;
 }
