@@ -112,17 +112,19 @@ rows=$out/rows.md
 : >"$rows"
 benches=" ${GPU_BENCHES:-gemm attention conv3d memory torch latte train profile vae} "
 wanted() { [[ $benches == *" $1 "* ]]; }
-bench() { # bench ARGS...: rows to $rows, everything to the log
+bench() { # bench ARGS...: rows to $rows (or $to), everything to the log
     wanted "$1" || return 0
     echo "gpu.sh: gpu_bench $*" | tee -a "$log"
-    timeout "$bench_s" "$build/bench/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"$rows" ||
-        echo "| gpu_bench $1 failed (see bench.log) | | | | |" >>"$rows"
+    timeout "$bench_s" "$build/bench/gpu_bench" "$@" 2>>"$log" | tee -a "$log" >>"${to:-$rows}" ||
+        echo "| gpu_bench $1 failed (see bench.log) | | | | |" >>"${to:-$rows}"
 }
 bench gemm
 peak=$(awk -F'|' '/GEMM bf16/ { gsub(/ /, "", $5); print $5 }' "$rows")
 bench attention
 bench conv3d
-bench memory
+mem_rows=$out/memory_rows.md
+: >"$mem_rows"
+to=$mem_rows bench memory
 # PyTorch on the same GPU and shapes, when the image has it with CUDA
 if ! wanted torch; then
     :
@@ -225,5 +227,13 @@ fi
     echo "| what | shape | ms | TFLOP/s | MFU |"
     echo "|---|---|---|---|---|"
     cat "$rows"
+    if [ -s "$mem_rows" ]; then
+        echo
+        echo "Memory-bound ops (gpu_bench memory; bytes an op must read and write):"
+        echo
+        echo "| what | shape | ms | bandwidth | against a plain pass |"
+        echo "|---|---|---|---|---|"
+        cat "$mem_rows"
+    fi
 } >"$table"
 cat "$table"
