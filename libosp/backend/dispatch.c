@@ -224,24 +224,17 @@ osp_tensor *osp_run(osp_node *n)
     return n->out[0];
 }
 
-static _Thread_local bool grad_on;
+static _Thread_local bool grad_on, grad_deferred;
 
-bool osp_grad_set_enabled(bool on)
+/* Sets a thread-local mode flag; returns its previous value. */
+static bool set_mode(bool *flag, bool on)
 {
-    bool old = grad_on;
-    grad_on = on;
+    bool old = *flag;
+    *flag = on;
     return old;
 }
 
+bool osp_grad_set_enabled(bool on) { return set_mode(&grad_on, on); }
 bool osp_grad_enabled(void) { return grad_on; }
-
-static _Thread_local bool grad_deferred;
-
-bool osp_grad_set_deferred(bool on)
-{
-    bool old = grad_deferred;
-    grad_deferred = on;
-    return old;
-}
-
+bool osp_grad_set_deferred(bool on) { return set_mode(&grad_deferred, on); }
 bool osp_grad_deferred(void) { return grad_deferred; }
