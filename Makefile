@@ -7,8 +7,11 @@ CUDA ?= 0
 CC ?= gcc
 CFLAGS ?= -O2
 WARN := -Wall -Wextra -Werror
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -Ilibosp -Ilibosp/core -Itools $(WARN) \
-               -DOSP_VERSION='"$(VERSION)"'
+# -fno-math-errno: no math call sets errno (none is read), so sqrtf and the
+# like compile to vector instructions in the row loops (AdamW's update ran
+# scalar and took twice as long); the values are the same IEEE results.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -fno-math-errno -Ilibosp -Ilibosp/core \
+               -Itools $(WARN) -DOSP_VERSION='"$(VERSION)"'
 LDLIBS := -lmsgpackc -lcjson -lopenblas -lpng -lavformat -lavcodec -lswscale -lavutil -lm -lpthread
 # OpenMPI (osp-train's data parallelism, libosp/train/dist.c), as its
 # compiler wrapper reports it.
