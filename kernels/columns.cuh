@@ -50,6 +50,16 @@ static __global__ void column_total_kernel(const double *part, float *y, int64_t
     }
 }
 
+/* The plain value: x[k1, r, col] of a contiguous [K1, R, K2] array. */
+struct column_of {
+    const float *x;
+    int64_t R, K2;
+    __device__ double operator()(int64_t k1, int64_t r, int64_t col) const
+    {
+        return x[(k1 * R + r) * K2 + col];
+    }
+};
+
 /* y [K1, K2] (device) = the column sums / divisor; R >= 1. */
 template <typename V>
 static osp_status cu_column_sums(const osp_node *n, V value, float *y, int64_t K1, int64_t R,

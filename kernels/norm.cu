@@ -263,15 +263,6 @@ struct gy_xhat {
     }
 };
 
-struct gy_only {
-    const float *gy;
-    int64_t per, D;
-    __device__ double operator()(int64_t p, int64_t r, int64_t c) const
-    {
-        return gy[(p * per + r) * D + c];
-    }
-};
-
 static osp_status affine_grads(const osp_node *n, norm_shape sh, const double2 *stats,
                                osp_tensor *gg, osp_tensor *gb)
 {
@@ -283,7 +274,8 @@ static osp_status affine_grads(const osp_node *n, norm_shape sh, const double2 *
             st = cu_column_sums(n, gy_xhat{gy, x, stats, sh.per, sh.c}, cu_f32(gg), P, sh.per,
                                 sh.c, 1.0);
         if (st == OSP_OK && gb)
-            st = cu_column_sums(n, gy_only{gy, sh.per, sh.c}, cu_f32(gb), P, sh.per, sh.c, 1.0);
+            st = cu_column_sums(n, column_of{gy, sh.per, sh.c}, cu_f32(gb), P, sh.per, sh.c,
+                                1.0);
         return st;
     }
     affine_grads_kernel<<<cu_grid(sh.n / sh.per * sh.c, 1), CU_THREADS, 0, cu_stream()>>>(

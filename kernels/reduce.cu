@@ -108,16 +108,6 @@ static inline int row_threads(int64_t len)
  * broadcast gradients: [B, N, D] -> [B, 1, D]): the column kernels of
  * columns.cuh ---- */
 
-/* x[k1, r, col] of a contiguous [K1, R, K2] input. */
-struct column_of {
-    const float *x;
-    int64_t R, K2;
-    __device__ double operator()(int64_t k1, int64_t r, int64_t col) const
-    {
-        return x[(k1 * R + r) * K2 + col];
-    }
-};
-
 /* Whether the reduced axes of x are one run of dims with kept dims after
  * it; then x is [K1, R, K2]. */
 static bool column_shape(const osp_tensor *x, uint32_t axes, int64_t *K1, int64_t *R,
