@@ -2,6 +2,7 @@
  * tape (see op.h). */
 #include "backend.h"
 #include "op.h"
+#include "profile.h"
 #include "train/tape.h"
 
 #include <math.h>
@@ -102,50 +103,6 @@ static bool poison_enabled(void)
     return cached;
 }
 
-/* OSP_PROFILE=1: the time spent in each op's kernels, printed on stderr at
- * exit, slowest first. Host time: CUDA kernels are asynchronous, so set
- * OSP_CUDA_SYNC=1 with it there. */
-static long long op_ns[OSP_OP_COUNT], op_calls[OSP_OP_COUNT];
-static struct timespec profile_start;
-
-static void profile_report(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double wall = (double)(now.tv_sec - profile_start.tv_sec) * 1e3 +
-                  (double)(now.tv_nsec - profile_start.tv_nsec) / 1e6, in_ops = 0;
-    for (int i = 0; i < OSP_OP_COUNT; i++)
-        in_ops += (double)op_ns[i] / 1e6;
-    fprintf(stderr, "osp profile: %.1f ms in ops of %.1f ms since the first op\n", in_ops, wall);
-    fprintf(stderr, "%-24s %10s %10s %6s\n", "op", "ms", "calls", "%");
-    for (;;) {
-        int top = -1;
-        for (int i = 0; i < OSP_OP_COUNT; i++)
-            if (op_calls[i] && (top < 0 || op_ns[i] > op_ns[top]))
-                top = i;
-        if (top < 0)
-            break;
-        double ms = (double)op_ns[top] / 1e6;
-        fprintf(stderr, "%-24s %10.1f %10lld %6.1f\n", osp_op_name((osp_op)top), ms,
-                op_calls[top], in_ops > 0 ? 100.0 * ms / in_ops : 0.0);
-        op_calls[top] = 0;
-    }
-}
-
-static bool profile_enabled(void)
-{
-    static int cached = -1;
-    if (cached < 0) {
-        const char *e = getenv("OSP_PROFILE");
-        cached = e && *e && strcmp(e, "0") != 0;
-        if (cached) {
-            clock_gettime(CLOCK_MONOTONIC, &profile_start);
-            atexit(profile_report);
-        }
-    }
-    return cached;
-}
-
 static void poison(const osp_backend *b, osp_tensor *t)
 {
     /* A COPY may write through a strided view into a larger tensor whose
@@ -201,14 +158,13 @@ osp_status osp_dispatch(osp_node *n)
         for (int i = 0; i < n->n_out; i++)
             if (!is_input(n, n->out[i])) /* an in-place update reads it */
                 poison(b, n->out[i]);
-    if (!profile_enabled())
+    if (!osp_profile_enabled())
         return k(n);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     osp_status st = k(n);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    op_ns[n->op] += (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
-    op_calls[n->op]++;
+    osp_profile_record(n, (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
     return st;
 }
 

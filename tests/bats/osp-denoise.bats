@@ -234,3 +234,25 @@ tiny_text_models() {
     assert_failure
     [[ $output == *"no model folder"* ]]
 }
+
+@test "OSP_PROFILE=1 and =shapes report the run's ops on stderr at exit" {
+    local c=tiny_a/video_masked
+    predict_input "$FIXTURES/latte/${c}_in.safetensors" "$TMP/in.msgpack"
+    OSP_PROFILE=1 "$BIN/osp-denoise" -m "$TINY_A" --predict "$TMP/in.msgpack" \
+        -o "$TMP/p1.msgpack" 2>"$TMP/by-op"
+    grep -Eq '^osp profile: [0-9.]+ ms in ops of [0-9.]+ ms' "$TMP/by-op"
+    grep -Eq '^linear +[0-9.]+ +[0-9]+ +[0-9.]+$' "$TMP/by-op"
+    grep -Eq '^attention +[0-9.]+ +[0-9]+ ' "$TMP/by-op"
+    OSP_PROFILE=shapes "$BIN/osp-denoise" -m "$TINY_A" --predict "$TMP/in.msgpack" \
+        -o "$TMP/p2.msgpack" 2>"$TMP/by-shape"
+    # a linear's key names x and the weight: "linear [..]x[O,I]x[O]"
+    grep -Eq '^linear \[[0-9,]+\]x\[[0-9]+,[0-9]+\]' "$TMP/by-shape"
+    grep -Eq '^attention \[[0-9,]+\]x\[[0-9,]+\]x\[[0-9,]+\]x' "$TMP/by-shape"
+    [ "$(grep -c . "$TMP/by-shape")" -le 42 ] # header lines + at most 40 rows
+    # profiling changes no result
+    cmp "$TMP/p1.msgpack" "$TMP/p2.msgpack"
+    run "$BIN/osp-denoise" -m "$TINY_A" --predict "$TMP/in.msgpack" -o "$TMP/p0.msgpack"
+    assert_success
+    [ -z "$output" ]
+    cmp "$TMP/p0.msgpack" "$TMP/p1.msgpack"
+}

@@ -257,6 +257,33 @@ TEST(norm_backward_large_shapes)
     }
 }
 
+/* Per-sample gamma and beta ([N, 1, D], adaLN) over samples of several
+ * row chunks, the last one partial: each sample's gradients equal the
+ * backward of that sample alone with its own gamma row, bit for bit, with
+ * 1 and 3 threads. */
+TEST(layer_norm_backward_per_sample_chunks)
+{
+    int64_t sh[] = {3, 50, 40}, ps[] = {3, 1, 40}, d = 40;
+    osp_tensor *x = test_random(3, sh, -2, 2), *gy = test_random(3, sh, -1, 1);
+    osp_tensor *gamma = test_random(3, ps, 0.5f, 1.5f), *beta = test_random(3, ps, -1, 1);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        osp_set_threads(threads);
+        osp_tensor *gx, *gg, *gb;
+        CHECK(osp_layer_norm_backward(gy, x, gamma, beta, 1e-6f, &gx, &gg, &gb) == OSP_OK);
+        for (int64_t n = 0; n < 3; n++) {
+            osp_tensor *xs = osp_contiguous(osp_slice(x, 0, n, n + 1, 1));
+            osp_tensor *gys = osp_contiguous(osp_slice(gy, 0, n, n + 1, 1));
+            osp_tensor *gs = osp_contiguous(osp_reshape(osp_slice(gamma, 0, n, n + 1, 1), 1, &d));
+            osp_tensor *gx1, *gg1, *gb1;
+            CHECK(osp_layer_norm_backward(gys, xs, gs, NULL, 1e-6f, &gx1, &gg1, &gb1) == OSP_OK);
+            CHECK(memcmp(osp_f32(gx) + n * 50 * d, osp_f32(gx1), osp_nbytes(gx1)) == 0);
+            CHECK(memcmp(osp_f32(gg) + n * d, osp_f32(gg1), osp_nbytes(gg1)) == 0);
+            CHECK(memcmp(osp_f32(gb) + n * d, osp_f32(gb1), osp_nbytes(gb1)) == 0);
+        }
+    }
+    osp_set_threads(0);
+}
+
 /* ---- gradients ---- */
 
 typedef struct norm_ctx {
@@ -336,6 +363,7 @@ int main(void)
     RUN(rms_norm_with_bf16_gamma);
     RUN(norm_argument_errors);
     RUN(norm_backward_large_shapes);
+    RUN(layer_norm_backward_per_sample_chunks);
     RUN(group_norm_gradients);
     RUN(layer_norm_gradients);
     RUN(rms_norm_gradients);

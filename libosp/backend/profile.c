@@ -1,0 +1,126 @@
+/* profile.c — OSP_PROFILE's counters and report (see profile.h). */
+#include "profile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Distinct (op, input shapes) keys kept; later new keys go to "(other)". */
+#define MAX_KEYS 1024
+#define KEY_LEN 160
+#define REPORT_ROWS 40
+
+typedef struct counter {
+    char key[KEY_LEN];
+    long long ns, calls;
+} counter;
+
+static counter by_op[OSP_OP_COUNT];
+static counter *by_shape; /* MAX_KEYS + 1 slots, the last for "(other)" */
+static int n_shape;
+static struct timespec start;
+
+static double ms_since_start(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start.tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start.tv_nsec) / 1e6;
+}
+
+static int slower_first(const void *a, const void *b)
+{
+    const counter *x = a, *y = b;
+    return (x->ns < y->ns) - (x->ns > y->ns);
+}
+
+static void print_rows(counter *rows, int n, int limit, double in_ops)
+{
+    qsort(rows, (size_t)n, sizeof *rows, slower_first);
+    for (int i = 0; i < n && i < limit; i++) {
+        if (!rows[i].calls)
+            break;
+        double ms = (double)rows[i].ns / 1e6;
+        fprintf(stderr, "%-*s %10.1f %10lld %6.1f\n", by_shape ? 64 : 24, rows[i].key, ms,
+                rows[i].calls, in_ops > 0 ? 100.0 * ms / in_ops : 0.0);
+    }
+}
+
+static void report(void)
+{
+    double wall = ms_since_start(), in_ops = 0;
+    for (int i = 0; i < OSP_OP_COUNT; i++)
+        in_ops += (double)by_op[i].ns / 1e6;
+    fprintf(stderr, "osp profile: %.1f ms in ops of %.1f ms since the first op\n", in_ops, wall);
+    fprintf(stderr, "%-*s %10s %10s %6s\n", by_shape ? 64 : 24, "op", "ms", "calls", "%");
+    if (by_shape)
+        print_rows(by_shape, n_shape + 1, REPORT_ROWS, in_ops);
+    else
+        print_rows(by_op, OSP_OP_COUNT, OSP_OP_COUNT, in_ops);
+}
+
+bool osp_profile_enabled(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        const char *e = getenv("OSP_PROFILE");
+        cached = e && *e && strcmp(e, "0") != 0;
+        if (cached && strcmp(e, "shapes") == 0) {
+            by_shape = calloc(MAX_KEYS + 1, sizeof *by_shape);
+            if (by_shape)
+                strcpy(by_shape[MAX_KEYS].key, "(other)");
+        }
+        if (cached) {
+            for (int i = 0; i < OSP_OP_COUNT; i++)
+                snprintf(by_op[i].key, KEY_LEN, "%s", osp_op_name((osp_op)i));
+            clock_gettime(CLOCK_MONOTONIC, &start);
+            atexit(report);
+        }
+    }
+    return cached;
+}
+
+/* "op [2,4,5]x[384,384]" (inputs that are absent show as "-"), cut at
+ * KEY_LEN. */
+static void shape_key(const osp_node *n, char *key)
+{
+    size_t used = (size_t)snprintf(key, KEY_LEN, "%s ", osp_op_name(n->op));
+    for (int i = 0; i < n->n_in && used < KEY_LEN; i++) {
+        const osp_tensor *t = n->in[i];
+        used += (size_t)snprintf(key + used, KEY_LEN - used, "%s", i ? "x" : "");
+        if (!t) {
+            used += (size_t)snprintf(key + used, KEY_LEN - used, "-");
+            continue;
+        }
+        for (int d = 0; d < t->ndim && used < KEY_LEN; d++)
+            used += (size_t)snprintf(key + used, KEY_LEN - used, "%s%lld", d ? "," : "[",
+                                     (long long)t->shape[d]);
+        if (used < KEY_LEN)
+            used += (size_t)snprintf(key + used, KEY_LEN - used, "%s", t->ndim ? "]" : "[]");
+    }
+}
+
+static counter *shape_counter(const osp_node *n)
+{
+    char key[KEY_LEN];
+    shape_key(n, key);
+    for (int i = 0; i < n_shape; i++) /* a few hundred keys: a scan is fine */
+        if (strcmp(by_shape[i].key, key) == 0)
+            return &by_shape[i];
+    if (n_shape == MAX_KEYS)
+        return &by_shape[MAX_KEYS];
+    memcpy(by_shape[n_shape].key, key, KEY_LEN);
+    return &by_shape[n_shape++];
+}
+
+void osp_profile_record(const osp_node *n, long long ns)
+{
+    by_op[n->op].ns += ns;
+    by_op[n->op].calls++;
+    if (by_shape) {
+        counter *c = shape_counter(n);
+        c->ns += ns;
+        c->calls++;
+    }
+}
