@@ -8,14 +8,16 @@
 # clang with its runtime libraries (for `make fuzz`), and ffmpeg for ffprobe
 # (the tests count the frames of written videos with it, independently of
 # osp), and zsh and groff-base (the completion and man page checks, which
-# would otherwise skip). The CUDA toolkit, cuDNN and NCCL come from NVIDIA,
+# would otherwise skip), and OpenBLAS's OpenMP build beside the default
+# pthreads one (the Makefile links it when present: the GEMMs share the
+# kernels' OpenMP threads). The CUDA toolkit, cuDNN and NCCL come from NVIDIA,
 # not from Debian: `make CUDA=1` expects them under /usr/local/cuda.
 set -euo pipefail
 
 packages=(
     build-essential make pkg-config
     libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
-    libpng-dev libmsgpack-dev libcjson-dev libopenblas-dev libopenmpi-dev
+    libpng-dev libmsgpack-dev libcjson-dev libopenblas-dev libopenblas0-openmp libopenmpi-dev
     bats bats-assert bats-support
     clang libclang-rt-14-dev ffmpeg zsh groff-base
 )

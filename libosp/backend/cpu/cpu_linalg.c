@@ -43,11 +43,13 @@ static void sgemm_block(bool trans_a, bool trans_b, int64_t r0, int64_t r1, int6
     }
 }
 
-/* A product this big is split over the OpenMP team: the pthreads (or
- * serial) OpenBLAS would otherwise run it on threads of its own, which
- * fight the team's spinning workers for the cores after every parallel
- * loop (3-4x slower on a busy 2-core machine). Each thread computes a
- * band of C, by rows, or by columns when the rows are few. */
+/* OpenBLAS built on OpenMP (what the Makefile links where Debian's
+ * libopenblas0-openmp is installed) runs a product on our team itself,
+ * sharing one packed B. With the pthreads (or serial) build, a product
+ * this big is split over the team by hand: its own threads would fight the
+ * team's spinning workers for the cores after every parallel loop (3-4x
+ * slower on a busy 2-core machine). Each thread then computes a band of C,
+ * by rows, or by columns when the rows are few. */
 #define SPLIT_GEMM_MACS (1 << 20)
 #define SPLIT_ALIGN 16
 
