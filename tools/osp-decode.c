@@ -216,7 +216,7 @@ static osp_status decode_to_files(osp_vae *vae, const osp_named_tensor *nt,
     file_sink s = {.kind = kind, .path = common->output, .fps = fps,
                    .first_clip = *clips_written,
                    .several = *clips_written > 0 || (l->ndim == 5 && l->shape[0] > 1)};
-    osp_vae_chunking chunking = vae_cli_chunking(vae, true, nt->tensor, &vae_tiling);
+    osp_vae_chunking chunking = vae_cli_chunking(vae, true, nt->tensor, &vae_tiling, common->device);
     osp_tensor *z = unscaled_latent(nt, common);
     osp_status st = z ? osp_vae_decode_each(vae, z, &vae_tiling, &chunking, sink_frames, &s)
                       : osp_error_code();
@@ -229,7 +229,7 @@ static osp_status decode_to_files(osp_vae *vae, const osp_named_tensor *nt,
 static osp_tensor *decode_latent(osp_vae *vae, const osp_named_tensor *nt,
                                  const cli_common *common)
 {
-    osp_vae_chunking chunking = vae_cli_chunking(vae, true, nt->tensor, &vae_tiling);
+    osp_vae_chunking chunking = vae_cli_chunking(vae, true, nt->tensor, &vae_tiling, common->device);
     osp_tensor *z = unscaled_latent(nt, common);
     return osp_to_device(osp_vae_decode_chunked(vae, z, &vae_tiling, &chunking), OSP_DEVICE_CPU);
 }

@@ -176,7 +176,7 @@ static osp_status encode_and_write(osp_vae *vae, osp_tensor *video, osp_meta *me
     video = prepare_video(video, osp_vae_get_config(vae), input);
     if (!video)
         return osp_error_code();
-    osp_vae_chunking chunking = vae_cli_chunking(vae, false, video, &vae_tiling);
+    osp_vae_chunking chunking = vae_cli_chunking(vae, false, video, &vae_tiling, common->device);
     osp_tensor *moments = osp_vae_encode_chunked(vae, osp_to_device(video, common->device), &vae_tiling,
                                                   &chunking);
     const char *name;

@@ -9,10 +9,11 @@
 typedef osp_status (*osp_kernel_fn)(const osp_node *n);
 
 /* A device's memory, bytes: held by live tensors now, the most ever held,
- * kept by the backend's allocator for reuse, and the most ever taken from
- * the driver (tensors and cache together). */
+ * kept by the backend's allocator for reuse, the most ever taken from
+ * the driver (tensors and cache together), and the device's capacity (0
+ * where the backend does not know it). */
 typedef struct osp_device_memory {
-    size_t in_use, peak, cached, reserved_peak;
+    size_t in_use, peak, cached, reserved_peak, total;
 } osp_device_memory;
 
 typedef struct osp_backend {

@@ -259,6 +259,25 @@ shape_of() {
     [ "$(ls "$TMP/g")" = 005.png ]
 }
 
+@test "--max-memory defaults to 3/4 of the memory the model runs in" {
+    "$MKVIDEO" "$TMP/long.mkv" 33 48 32 ffv1
+    "$BIN/osp-encode" -m "$VAE" --mode mean "$TMP/long.mkv" -o "$TMP/lat.msgpack"
+    "$BIN/osp-decode" -m "$VAE" --max-memory 9M "$TMP/lat.msgpack" -o "$TMP/c.msgpack" 2>/dev/null
+    # on the CPU, of the host's RAM: far more than this clip needs
+    OSP_FAKE_DEVICE_MB=12 run --separate-stderr "$BIN/osp-decode" --device cpu -m "$VAE" \
+        "$TMP/lat.msgpack" -o "$TMP/cpu.msgpack"
+    assert_success
+    [ -z "$stderr" ]
+    # on the stand-in GPU (make check runs this suite on it too), of the
+    # capacity it reports, OSP_FAKE_DEVICE_MB; a real GPU's is far larger
+    [[ $BIN == */fakedev/* ]] || return 0
+    OSP_FAKE_DEVICE_MB=12 run --separate-stderr "$BIN/osp-decode" --device cuda -m "$VAE" \
+        "$TMP/lat.msgpack" -o "$TMP/gpu.msgpack"
+    assert_success
+    [ "$stderr" = "osp-decode: decoding 9 latent frames in chunks of 3 to stay within 9.0 MiB (3/4 of the memory, see --max-memory); the result is approximate" ]
+    cmp "$TMP/gpu.msgpack" "$TMP/c.msgpack"
+}
+
 @test "bad models, latents, media and output paths: one line, exit code, no file" {
     "$BIN/osp-encode" -m "$VAE" "$TMP/video.msgpack" > "$TMP/lat.msgpack"
     weights=diffusion_pytorch_model.safetensors

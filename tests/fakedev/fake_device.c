@@ -24,7 +24,14 @@ typedef struct pages {
 
 static osp_device_memory counts;
 
-static osp_device_memory memory(void) { return counts; }
+/* The capacity it reports: OSP_FAKE_DEVICE_MB (MiB), else unknown (0). */
+static osp_device_memory memory(void)
+{
+    osp_device_memory m = counts;
+    const char *mb = getenv("OSP_FAKE_DEVICE_MB");
+    m.total = mb ? (size_t)strtoull(mb, NULL, 10) << 20 : 0;
+    return m;
+}
 
 static void unmap(osp_storage *s)
 {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "core/log.h"
 
 vae_cli vae_opts = {.tile_overlap = -1, .chunk_overlap = 1};
@@ -40,10 +41,15 @@ osp_vae_tiling vae_cli_tiling(const osp_vae *vae)
     return t;
 }
 
-/* --max-memory: bytes with an optional K/M/G/T suffix (powers of 1024). */
-static double memory_budget(void)
+/* --max-memory: bytes with an optional K/M/G/T suffix (powers of 1024);
+ * by default three quarters of the memory the model runs in: the GPU's
+ * when it runs on one that reports its capacity, else the host's. */
+static double memory_budget(osp_device device)
 {
     if (!vae_opts.max_memory) {
+        osp_device_memory m;
+        if (device != OSP_DEVICE_CPU && osp_device_memory_stats(device, &m) && m.total)
+            return 0.75 * (double)m.total;
         double pages = (double)sysconf(_SC_PHYS_PAGES), page = (double)sysconf(_SC_PAGESIZE);
         return pages > 0 && page > 0 ? 0.75 * pages * page : 8e9;
     }
@@ -61,7 +67,7 @@ static double memory_budget(void)
 }
 
 osp_vae_chunking vae_cli_chunking(const osp_vae *vae, bool decode, const osp_tensor *x,
-                                  const osp_vae_tiling *tiling)
+                                  const osp_vae_tiling *tiling, osp_device device)
 {
     osp_vae_chunking c = {vae_opts.chunk_frames, vae_opts.chunk_overlap};
     if (c.frames || !x || x->ndim != 5)
@@ -73,7 +79,7 @@ osp_vae_chunking vae_cli_chunking(const osp_vae *vae, bool decode, const osp_ten
         h = h < tile ? h : tile;
         w = w < tile ? w : tile;
     }
-    double budget = memory_budget();
+    double budget = memory_budget(device);
     int64_t T = x->shape[2];
     if (osp_vae_estimate_bytes(vae, decode, x->shape[0], T, h, w) <= budget)
         return c;
@@ -89,9 +95,10 @@ osp_vae_chunking vae_cli_chunking(const osp_vae *vae, bool decode, const osp_ten
         best = decode ? c.overlap + 2 : 1 + f * (c.overlap + 1);
     c.frames = best;
     bool gib = budget >= 1073741824.0;
-    osp_log_info("%s %lld %sframes in chunks of %lld to stay within %.1f %s (--max-memory); "
+    osp_log_info("%s %lld %sframes in chunks of %lld to stay within %.1f %s (%s); "
                  "the result is approximate", decode ? "decoding" : "encoding", (long long)T,
                  decode ? "latent " : "", (long long)best,
-                 budget / (gib ? 1073741824.0 : 1048576.0), gib ? "GiB" : "MiB");
+                 budget / (gib ? 1073741824.0 : 1048576.0), gib ? "GiB" : "MiB",
+                 vae_opts.max_memory ? "--max-memory" : "3/4 of the memory, see --max-memory");
     return c;
 }

@@ -33,17 +33,17 @@ extern vae_cli vae_opts;
     {.name = "chunk-overlap", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e6,         \
      .i = &vae_opts.chunk_overlap, .help = "latent frames shared by chunks (default 1)"},     \
     {.name = "max-memory", .kind = CLI_STRING, .metavar = "SIZE", .s = &vae_opts.max_memory, \
-     .help = "budget such as 8G; chunk over it (default 3/4 of RAM)"}
+     .help = "budget such as 8G; chunk over it (default 3/4 of RAM or GPU)"}
 
 /* Loads the -m folder onto the chosen device; NULL + error. */
 osp_vae *vae_cli_load(const cli_common *common);
 /* The tiling the options ask for (usage error on contradictions). */
 osp_vae_tiling vae_cli_tiling(const osp_vae *vae);
 /* The chunking for an input of this shape (pixels for encode, latent cells
- * for decode): --chunk-frames when given, else none when the estimated
- * memory fits the budget, else the longest chunk that fits (with a one-line
- * notice). */
+ * for decode) on `device`: --chunk-frames when given, else none when the
+ * estimated memory fits the budget (--max-memory, else 3/4 of the device's
+ * memory), else the longest chunk that fits (with a one-line notice). */
 osp_vae_chunking vae_cli_chunking(const osp_vae *vae, bool decode, const osp_tensor *input,
-                                  const osp_vae_tiling *tiling);
+                                  const osp_vae_tiling *tiling, osp_device device);
 
 #endif

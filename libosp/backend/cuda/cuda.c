@@ -11,8 +11,13 @@
 static osp_device_memory memory(void)
 {
     osp_cuda_memory m = osp_cuda_memory_stats();
+    size_t free_bytes = 0, total = 0;
+    if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: forget it, report the capacity as unknown */
+        total = 0;
+    }
     return (osp_device_memory){.in_use = m.in_use, .peak = m.peak, .cached = m.cached,
-                               .reserved_peak = m.reserved_peak};
+                               .reserved_peak = m.reserved_peak, .total = total};
 }
 
 static const osp_backend cuda_backend = {
