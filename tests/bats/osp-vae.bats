@@ -276,6 +276,11 @@ shape_of() {
     assert_success
     [ "$stderr" = "osp-decode: decoding 9 latent frames in chunks of 3 to stay within 9.0 MiB (3/4 of the memory, see --max-memory); the result is approximate" ]
     cmp "$TMP/gpu.msgpack" "$TMP/c.msgpack"
+    # -v's memory line names the capacity the budget came from
+    OSP_FAKE_DEVICE_MB=12 run --separate-stderr "$BIN/osp-decode" -v --device cuda -m "$VAE" \
+        "$TMP/lat.msgpack" -o "$TMP/gpu.msgpack"
+    assert_success
+    [[ $stderr == *"osp-decode: debug: device memory: peak "*" MiB cached; capacity 12.0 MiB"* ]]
 }
 
 @test "bad models, latents, media and output paths: one line, exit code, no file" {

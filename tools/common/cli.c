@@ -221,15 +221,20 @@ static void print_help(const cli_tool *tool, FILE *f)
 /* ---- parsing ---- */
 
 /* -v on a device: its memory at exit (the most held by tensors, the most
- * taken from the driver with the allocator's cache, and both now). */
+ * taken from the driver with the allocator's cache, both now, and the
+ * device's capacity where the backend knows it). */
 static void report_device_memory(void)
 {
     osp_device_memory m;
-    if (osp_device_memory_stats(OSP_DEVICE_CUDA, &m))
-        osp_log_debug("device memory: peak %.1f MiB in tensors, %.1f MiB with the cache; "
-                      "at exit %.1f MiB in tensors, %.1f MiB cached",
-                      (double)m.peak / 1048576.0, (double)m.reserved_peak / 1048576.0,
-                      (double)m.in_use / 1048576.0, (double)m.cached / 1048576.0);
+    char capacity[48] = "";
+    if (!osp_device_memory_stats(OSP_DEVICE_CUDA, &m))
+        return;
+    if (m.total)
+        snprintf(capacity, sizeof capacity, "; capacity %.1f MiB", (double)m.total / 1048576.0);
+    osp_log_debug("device memory: peak %.1f MiB in tensors, %.1f MiB with the cache; "
+                  "at exit %.1f MiB in tensors, %.1f MiB cached%s",
+                  (double)m.peak / 1048576.0, (double)m.reserved_peak / 1048576.0,
+                  (double)m.in_use / 1048576.0, (double)m.cached / 1048576.0, capacity);
 }
 
 static void select_device(cli_common *out)
