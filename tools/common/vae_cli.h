@@ -33,7 +33,7 @@ extern vae_cli vae_opts;
     {.name = "chunk-overlap", .kind = CLI_INT, .metavar = "N", .min = 1, .max = 1e6,         \
      .i = &vae_opts.chunk_overlap, .help = "latent frames shared by chunks (default 1)"},     \
     {.name = "max-memory", .kind = CLI_STRING, .metavar = "SIZE", .s = &vae_opts.max_memory, \
-     .help = "budget such as 8G; chunk over it (default 3/4 of RAM or GPU)"}
+     .help = "chunk above this size, e.g. 8G (default 3/4 of RAM/GPU)"}
 
 /* Loads the -m folder onto the chosen device; NULL + error. */
 osp_vae *vae_cli_load(const cli_common *common);
