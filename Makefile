@@ -11,7 +11,10 @@ WARN := -Wall -Wextra -Werror
 # -fno-math-errno: no math call sets errno (none is read), so sqrtf and the
 # like compile to vector instructions in the row loops (AdamW's update ran
 # scalar and took twice as long); the values are the same IEEE results.
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -fno-math-errno -Ilibosp -Ilibosp/core \
+# -ffp-contract=off: no fused multiply-adds the source does not write (GCC's
+# default in ISO C mode; clang's is on), so AdamW and EMA stay bit-identical
+# to their CUDA kernels and the AVX2 clones to the baseline code.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fopenmp -fno-math-errno -ffp-contract=off -Ilibosp -Ilibosp/core \
                -Itools $(WARN) -DOSP_VERSION='"$(VERSION)"'
 # OpenBLAS: Debian's OpenMP build (libopenblas0-openmp) where it is
 # installed, linked by path with an rpath whatever the system's alternative

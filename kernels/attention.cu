@@ -105,9 +105,13 @@ flash_forward(const float *__restrict__ q, const float *__restrict__ k,
 #pragma unroll
         for (int d = 0; d < D; d++)
             acc[d] *= alpha;
+        /* rows of vs at and past nk hold whatever an earlier tile or
+         * kernel left there (NaN would survive a multiplication by 0) */
 #pragma unroll
         for (int j = 0; j < BK; j++) {
-            float p = (none || j >= nk) ? 0.0f : expf(s[j] - mnew);
+            if (j >= nk)
+                break;
+            float p = none ? 0.0f : expf(s[j] - mnew);
             l += p;
 #pragma unroll
             for (int d = 0; d < D; d++)

@@ -8,7 +8,8 @@
  * adjacent columns (coalesced reads), its 8 rows of threads and a chunk of
  * R per block in y share the rows; each block writes the double sums of
  * its chunk, and a second kernel adds the chunks in order: the same result
- * in every run, no atomics. `value` is a functor, __device__ double
+ * in every run, no atomics (with one chunk the first kernel writes y
+ * itself: no scratch). `value` is a functor, __device__ double
  * operator()(k1, r, col). */
 #ifndef OSP_KERNELS_COLUMNS_CUH
 #define OSP_KERNELS_COLUMNS_CUH
@@ -18,9 +19,10 @@
 #define COL_TILE 32
 #define COL_ROWS 8
 
+/* part: the chunks' sums; NULL when there is one chunk: y = sum / divisor. */
 template <typename V>
-__global__ void column_partials_kernel(V value, double *part, int64_t R, int64_t K2,
-                                       int64_t tiles, int64_t chunk)
+__global__ void column_partials_kernel(V value, double *part, float *y, double divisor,
+                                       int64_t R, int64_t K2, int64_t tiles, int64_t chunk)
 {
     __shared__ double acc[COL_ROWS][COL_TILE];
     int64_t k1 = blockIdx.x / tiles, col = blockIdx.x % tiles * COL_TILE + threadIdx.x;
@@ -34,7 +36,10 @@ __global__ void column_partials_kernel(V value, double *part, int64_t R, int64_t
     if (threadIdx.y == 0 && col < K2) {
         for (int i = 1; i < COL_ROWS; i++)
             s += acc[i][threadIdx.x];
-        part[(k1 * gridDim.y + blockIdx.y) * K2 + col] = s;
+        if (part)
+            part[(k1 * gridDim.y + blockIdx.y) * K2 + col] = s;
+        else
+            y[k1 * K2 + col] = (float)(s / divisor);
     }
 }
 
@@ -60,6 +65,13 @@ struct column_of {
     }
 };
 
+/* Whether cu_column_sums takes a [K1, *, K2] problem: its column tiles
+ * must fit the grid's x dimension. */
+static inline bool cu_column_sums_fit(int64_t K1, int64_t K2)
+{
+    return K1 * ((K2 + COL_TILE - 1) / COL_TILE) <= INT32_MAX;
+}
+
 /* y [K1, K2] (device) = the column sums / divisor; R >= 1. */
 template <typename V>
 static osp_status cu_column_sums(const osp_node *n, V value, float *y, int64_t K1, int64_t R,
@@ -74,15 +86,16 @@ static osp_status cu_column_sums(const osp_node *n, V value, float *y, int64_t K
     chunks = chunks < 65535 ? chunks : 65535;
     int64_t chunk = (R + chunks - 1) / chunks;
     chunks = (R + chunk - 1) / chunk;
-    if (columns > INT32_MAX)
+    if (!cu_column_sums_fit(K1, K2))
         return cu_fail(n, OSP_ERR_RUNTIME, "column sums", "too many columns");
-    osp_storage *part = cu_scratch((size_t)(K1 * chunks * K2) * sizeof(double));
-    if (!part)
+    osp_storage *part = NULL;
+    if (chunks > 1 && !(part = cu_scratch((size_t)(K1 * chunks * K2) * sizeof(double))))
         return osp_error_code();
     column_partials_kernel<<<dim3((unsigned)columns, (unsigned)chunks), dim3(COL_TILE, COL_ROWS),
-                             0, cu_stream()>>>(value, (double *)part->data, R, K2, tiles, chunk);
+                             0, cu_stream()>>>(value, part ? (double *)part->data : NULL, y,
+                                               divisor, R, K2, tiles, chunk);
     osp_status st = CU_LAUNCHED(n, "column partial sums kernel");
-    if (st == OSP_OK) {
+    if (st == OSP_OK && part) {
         column_total_kernel<<<cu_grid(K1 * K2), CU_THREADS, 0, cu_stream()>>>(
             (const double *)part->data, y, K1, K2, chunks, divisor);
         st = CU_LAUNCHED(n, "column sums kernel");

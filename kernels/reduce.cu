@@ -127,7 +127,7 @@ static bool column_shape(const osp_tensor *x, uint32_t axes, int64_t *K1, int64_
     *K1 = *R = *K2 = 1;
     for (int i = 0; i < x->ndim; i++)
         *(i < first ? K1 : i <= last ? R : K2) *= x->shape[i];
-    return *K2 > 1;
+    return *K2 > 1 && cu_column_sums_fit(*K1, *K2);
 }
 
 static osp_status column_sum(const osp_node *n, int64_t K1, int64_t R, int64_t K2, bool mean)

@@ -413,6 +413,10 @@ static void norm_attention_cases(void)
              RND(96));
     CHECK_OP("layer norm, gamma and beta per sample (adaLN)", F32_TOL, true, f_layer_norm,
              RND(3, 50, 96), RND(3, 1, 96), RND(3, 1, 96));
+    /* 300 rows a sample: the affine gradients' column sums in 5 chunks of
+     * rows (50 rows above: one chunk, written directly) */
+    CHECK_OP("layer norm per sample, affine sums in several row chunks", F32_TOL, true,
+             f_layer_norm, RND(2, 300, 96), RND(2, 1, 96), RND(2, 1, 96));
     CHECK_OP("layer norm without affine (adaLN)", F32_TOL, true, f_layer_norm_plain,
              RND(3, 300, 72));
     CHECK_OP("RMS norm (T5)", F32_TOL, true, f_rms_norm, RND(2, 11, 64), RND(64));

@@ -71,7 +71,10 @@ static void trim_cache(size_t keep)
 {
     if (stats.cached <= keep)
         return;
-    cudaStreamSynchronize(cu_stream()); /* queued kernels may still use them */
+    /* queued kernels may still use them; an error a kernel left is
+     * reported by the next op's check, so it is not consumed here */
+    if (cudaStreamSynchronize(cu_stream()) != cudaSuccess)
+        return;
     for (int c = N_CLASSES - 1; c >= 0 && stats.cached > keep; c--) {
         while (free_lists[c] && stats.cached > keep) {
             block *b = free_lists[c];

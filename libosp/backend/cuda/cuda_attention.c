@@ -22,6 +22,8 @@
 #include "cuda_kernels.h"
 #include "cuda_util.h"
 
+#include <limits.h>
+
 #define SCORE_BUDGET ((size_t)1 << 30)
 
 typedef struct attn {
@@ -180,6 +182,17 @@ static osp_status run_contiguous(const osp_node *n, osp_status (*fn)(const osp_n
     return st;
 }
 
+/* The flash kernels hold row strides in 32 bits: the frontend bounds q's,
+ * k's and v's, and o follows q's memory order, but a q broadcast over a
+ * huge batch could still give o a longer row stride. */
+static bool row_strides_fit(const osp_node *n)
+{
+    for (int i = 0; i < 3; i++)
+        if (n->in[i]->stride[2] > INT_MAX)
+            return false;
+    return n->out[0]->stride[2] <= INT_MAX;
+}
+
 osp_status cuda_attention(const osp_node *n)
 {
     attn a = attn_of(n, 0);
@@ -190,7 +203,7 @@ osp_status cuda_attention(const osp_node *n)
                                            cu_stream()),
                         "attention");
     /* the flash kernels take the strided operands as they are */
-    if (cu_flash_supported(a.D, a.Dv))
+    if (cu_flash_supported(a.D, a.Dv) && row_strides_fit(n))
         return cu_flash_attention(n, a.mask_step);
     return run_contiguous(n, attention_gemm);
 }

@@ -94,7 +94,8 @@ static algo_list *new_list(const algo_key *k)
         cap_lists = cap;
     }
     algo_list *l = &lists[n_lists++];
-    *l = (algo_list){.key = *k};
+    memset(l, 0, sizeof *l); /* padding too: keys are compared bytewise */
+    memcpy(&l->key, k, sizeof *k);
     return l;
 }
 
@@ -158,7 +159,8 @@ static osp_status describe(const osp_node *n, const osp_tensor *x, const osp_ten
         DNN_TRY(n, cudnnCreate(&dnn));
         DNN_TRY(n, cudnnSetStream(dnn, cu_stream()));
     }
-    int xd[5], yd[5], wd[5], xs[5], ys[5], nd;
+    /* zeroed past nd: the key copies all 5 and is compared bytewise */
+    int xd[5] = {0}, yd[5] = {0}, wd[5] = {0}, xs[5] = {0}, ys[5] = {0}, nd = 0;
     if (int_dims(n, x, xd, &nd) || int_dims(n, y, yd, &nd) || int_dims(n, w, wd, &nd))
         return osp_error_code();
     packed_strides(xd, nd, xs);
@@ -209,8 +211,10 @@ done:
  * the descriptors (CUDNN_STATUS_NOT_SUPPORTED). Deterministic
  * algorithms first: some backward-data ones (conv_transpose's forward)
  * add with atomics, and the same frames must give the same flow bit for
- * bit (FloLPIPS of identical videos is 0/0 = NaN only then). Sets st and
- * jumps to done on failure. The workspace is released once the call is
+ * bit (FloLPIPS of identical videos is 0/0 = NaN only then). An algorithm
+ * whose workspace cannot be allocated now is passed over for the next (the
+ * list is ordered by time measured when memory may have been freer). Sets
+ * st and jumps to done on failure. The workspace is released once the call is
  * queued (the allocator is stream-ordered). */
 #define RUN_ALGOS(n, perf, count, call)                                                \
     do {                                                                               \
@@ -224,9 +228,10 @@ done:
                 continue;                                                              \
             size_t ws_ = (perf)[a_].memory;                                            \
             osp_storage *mem_ = ws_ ? cu_scratch(ws_) : NULL;                          \
-            if (ws_ && !mem_) {                                                        \
-                st = osp_error_code();                                                 \
-                goto done;                                                             \
+            if (ws_ && !mem_) { /* no room for its workspace: try the next one */      \
+                osp_error_clear();                                                     \
+                last_ = CUDNN_STATUS_ALLOC_FAILED;                                     \
+                continue;                                                              \
             }                                                                          \
             void *wsp_ = mem_ ? mem_->data : NULL;                                     \
             __typeof__((perf)[a_].algo) algo_ = (perf)[a_].algo;                       \

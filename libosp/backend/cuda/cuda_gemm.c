@@ -27,19 +27,22 @@ static osp_status lt_fail(const char *what, cublasStatus_t s)
                      "cuBLASLt %s: %s", what, detail);
 }
 
+/* The handle and the workspace, both or neither: a workspace that could
+ * not be allocated is tried again on the next call. */
 static osp_status lt_init(void)
 {
-    if (lt)
+    if (lt && workspace)
         return OSP_OK;
     if (!osp_cuda_available())
         return osp_error(OSP_ERR_RUNTIME, "CUDA: %s", osp_cuda_unavailable_reason());
-    cublasStatus_t s = cublasLtCreate(&lt);
+    if (!workspace && !(workspace = cu_scratch(WORKSPACE_BYTES)))
+        return osp_error_code();
+    cublasStatus_t s = lt ? CUBLAS_STATUS_SUCCESS : cublasLtCreate(&lt);
     if (s != CUBLAS_STATUS_SUCCESS) {
         lt = NULL;
         return lt_fail("create", s);
     }
-    workspace = cu_scratch(WORKSPACE_BYTES);
-    return workspace ? OSP_OK : osp_error_code();
+    return OSP_OK;
 }
 
 static cudaDataType_t cuda_type(osp_dtype t)
@@ -305,9 +308,9 @@ osp_status cuda_linear(const osp_node *n)
     bool gelu = n->p.linear.gelu_tanh;
     osp_status st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
                          cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2), gelu);
-    if (st != OSP_OK && gelu) {
+    if (st != OSP_OK && gelu && st != OSP_ERR_NOMEM) {
         /* no GELU epilogue for this product here: the GEMM, then the
-         * GELU kernel in place */
+         * GELU kernel in place (out of memory is reported as it is) */
         osp_error_clear();
         st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
                   cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2), false);

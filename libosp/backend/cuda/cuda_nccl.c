@@ -23,7 +23,11 @@ static struct {
     ncclResult_t (*broadcast)(const void *, void *, size_t, ncclDataType_t, int, ncclComm_t,
                               cudaStream_t);
     const char *(*error_string)(ncclResult_t);
+    ncclResult_t (*get_version)(int *);
 } nccl;
+
+/* ncclAvg, which the gradient average uses, came with NCCL 2.10. */
+#define MIN_NCCL_VERSION 21000
 
 struct osp_cuda_comm {
     ncclComm_t comm;
@@ -55,7 +59,14 @@ static bool load(void)
     SYM(all_reduce, "ncclAllReduce");
     SYM(broadcast, "ncclBroadcast");
     SYM(error_string, "ncclGetErrorString");
+    SYM(get_version, "ncclGetVersion");
 #undef SYM
+    int version = 0;
+    if (nccl.get_version(&version) != ncclSuccess || version < MIN_NCCL_VERSION) {
+        snprintf(nccl.why, sizeof nccl.why, "libnccl.so.2 is version %d, older than 2.10 (%d)",
+                 version, MIN_NCCL_VERSION);
+        return false;
+    }
     return nccl.loaded = true;
 }
 
@@ -77,7 +88,7 @@ osp_status osp_cuda_comm_id(unsigned char id[OSP_CUDA_COMM_ID_BYTES])
 {
     if (osp_cuda_comm_unavailable())
         return osp_error(OSP_ERR_RUNTIME, "NCCL: %s", osp_cuda_comm_unavailable());
-    ncclUniqueId u;
+    ncclUniqueId u = {{0}};
     osp_status st = nccl_check(nccl.get_unique_id(&u), "unique id");
     memcpy(id, u.internal, sizeof u.internal);
     return st;
