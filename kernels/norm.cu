@@ -97,16 +97,18 @@ __global__ void norm_forward_kernel(const float *x, const float *gamma, const fl
 }
 
 /* ---- large blocks (the VAE's group norms: 32 blocks of millions of
- * elements) split over many thread blocks: partial sums of x, then of
- * (x - mean)², added in double with atomics into per-block totals, then
- * one elementwise pass. ---- */
+ * elements) split over many thread blocks: partial sums of x per chunk,
+ * added in chunk order into per-block totals, then the same for (x -
+ * mean)², then one elementwise pass. No atomics: the same input gives
+ * the same bits in every run. ---- */
 
 #define SPLIT_MIN ((int64_t)1 << 16) /* block lengths from here are split */
 #define CHUNK ((int64_t)1 << 14)     /* elements per thread block */
 
-/* acc[b] += Σ x (mean_of == NULL) or Σ (x - mean_of[b]/len)² over one chunk. */
+/* part[b·chunks + c] = Σ x (mean_of == NULL) or Σ (x - mean_of[b]/len)²
+ * over chunk c of block b. */
 __global__ void split_sum_kernel(const float *x, int64_t len, int64_t chunks,
-                                 const double *mean_of, double *acc)
+                                 const double *mean_of, double *part)
 {
     __shared__ double sd[32];
     int64_t b = blockIdx.x / chunks, lo = blockIdx.x % chunks * CHUNK;
@@ -119,7 +121,19 @@ __global__ void split_sum_kernel(const float *x, int64_t len, int64_t chunks,
     }
     s = block_sum(s, sd);
     if (threadIdx.x == 0)
-        atomicAdd(acc + b, s);
+        part[blockIdx.x] = s;
+}
+
+/* total[b] = Σ_c part[b·chunks + c], in chunk order. */
+__global__ void split_total_kernel(const double *part, int64_t blocks, int64_t chunks,
+                                   double *total)
+{
+    CU_FOR(b, blocks) {
+        double s = 0;
+        for (int64_t c = 0; c < chunks; c++)
+            s += part[b * chunks + c];
+        total[b] = s;
+    }
 }
 
 __global__ void split_apply_kernel(const float *x, const float *gamma, const float *beta,
@@ -138,23 +152,20 @@ __global__ void split_apply_kernel(const float *x, const float *gamma, const flo
 
 static osp_status split_forward(const osp_node *n, norm_shape sh, int64_t blocks, int64_t len)
 {
-    osp_storage *acc = cu_scratch((size_t)blocks * 2 * sizeof(double));
+    int64_t chunks = (len + CHUNK - 1) / CHUNK;
+    osp_storage *acc = cu_scratch((size_t)blocks * (2 + (size_t)chunks) * sizeof(double));
     if (!acc)
         return osp_error_code();
-    double *sum = (double *)acc->data, *sq = sum + blocks;
-    int64_t chunks = (len + CHUNK - 1) / CHUNK;
+    double *sum = (double *)acc->data, *sq = sum + blocks, *part = sq + blocks;
     const float *x = cu_f32(n->in[0]);
-    osp_status st = cu_check(n, cudaMemsetAsync(sum, 0, (size_t)blocks * 2 * sizeof(double),
-                                                cu_stream()), "normalisation statistics");
-    if (st == OSP_OK) {
-        split_sum_kernel<<<(unsigned)(blocks * chunks), CU_THREADS, 0, cu_stream()>>>(
-            x, len, chunks, NULL, sum);
-        split_sum_kernel<<<(unsigned)(blocks * chunks), CU_THREADS, 0, cu_stream()>>>(
-            x, len, chunks, sum, sq);
-        split_apply_kernel<<<cu_grid(blocks * len), CU_THREADS, 0, cu_stream()>>>(
-            x, cu_opt(n, 1), cu_opt(n, 2), cu_f32(n->out[0]), sh, sum, sq, n->p.norm.eps);
-        st = CU_LAUNCHED(n, "split normalisation kernels");
-    }
+    unsigned grid = (unsigned)(blocks * chunks);
+    split_sum_kernel<<<grid, CU_THREADS, 0, cu_stream()>>>(x, len, chunks, NULL, part);
+    split_total_kernel<<<cu_grid(blocks), CU_THREADS, 0, cu_stream()>>>(part, blocks, chunks, sum);
+    split_sum_kernel<<<grid, CU_THREADS, 0, cu_stream()>>>(x, len, chunks, sum, part);
+    split_total_kernel<<<cu_grid(blocks), CU_THREADS, 0, cu_stream()>>>(part, blocks, chunks, sq);
+    split_apply_kernel<<<cu_grid(blocks * len), CU_THREADS, 0, cu_stream()>>>(
+        x, cu_opt(n, 1), cu_opt(n, 2), cu_f32(n->out[0]), sh, sum, sq, n->p.norm.eps);
+    osp_status st = CU_LAUNCHED(n, "split normalisation kernels");
     osp_storage_release(acc);
     return st;
 }
