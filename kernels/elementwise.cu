@@ -76,6 +76,7 @@ extern "C" osp_status cuda_binary(const osp_node *n)
         broadcast_strides(a, y->ndim, y->shape, sa);
         broadcast_strides(b, y->ndim, y->shape, sb);
         cu_index ix = cu_index_plan(y->ndim, y->shape, sa, sb);
+        ix.narrow = ix.narrow && !cu_wide_index();
         unsigned grid = cu_grid(total);
         if (ix.narrow)
             binary_bcast<true><<<grid, CU_THREADS, 0, cu_stream()>>>(k, cu_f32(a), cu_f32(b),
@@ -376,6 +377,7 @@ extern "C" osp_status cuda_copy_strided(const osp_node *n, osp_tensor *dst, cons
     if (total == 0)
         return OSP_OK;
     cu_index ix = cu_index_plan(src->ndim, src->shape, src->stride, dst->stride);
+    ix.narrow = ix.narrow && !cu_wide_index();
     unsigned grid = cu_grid(total);
     cudaStream_t s = cu_stream();
     void *dp = cu_ptr(dst);

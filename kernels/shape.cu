@@ -32,7 +32,7 @@ extern "C" osp_status cuda_concat(const osp_node *n)
         int64_t block = n->in[i]->shape[axis] * inner;
         if (outer * block > 0) {
             /* (y's size bounds every index of the narrow path) */
-            bool narrow = osp_numel(y) < ((int64_t)1 << 31);
+            bool narrow = osp_numel(y) < ((int64_t)1 << 31) && !cu_wide_index();
             cu_divider by_block = cu_divider_of(narrow ? (uint32_t)block : 1);
             unsigned grid = cu_grid(outer * block);
             if (narrow)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test-cuda: the CUDA parity suite (every op on the GPU against the
-# CPU reference, tests/cuda/parity.c; in f32, TF32 and bf16 modes), then the model fixtures through the
+# CPU reference, tests/cuda/parity.c; in f32, TF32, bf16 and 64-bit index
+# modes), then the model fixtures through the
 # tools: the bats suites of the model tools run the CUDA build's binaries,
 # whose default device is cuda when a GPU is usable, so every fixture
 # comparison (VAE, T5, Latte, schedulers end to end, LPIPS, PWC-Net) runs
@@ -14,8 +15,10 @@ export OSP_BIN=${OSP_BIN:-$PWD/bin-cuda}
 export OSP_TEST_BUILD=$build
 
 passed=0 failed=0
-# Full f32, then products in TF32, then matmul and linear in bf16.
-for mode in "" OSP_CUDA_TF32=1 OSP_CUDA_BF16=1; do
+# Full f32, then products in TF32, then matmul and linear in bf16, then f32
+# with the elementwise kernels, copies and concat indexing in 64 bits (the
+# path of tensors of 2^31 or more elements).
+for mode in "" OSP_CUDA_TF32=1 OSP_CUDA_BF16=1 OSP_CUDA_WIDE_INDEX=1; do
     start=$SECONDS
     out=$(env $mode "$build/tests/cuda/parity" 2>&1)
     rc=$?

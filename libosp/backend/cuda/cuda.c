@@ -87,7 +87,7 @@ static int probed;          /* 0 not yet, 1 usable, -1 not */
 static char reason[160];
 static char device_name[320];
 static cudaStream_t stream;
-static bool tf32, bf16, reproducible;
+static bool tf32, bf16, reproducible, wide_index;
 
 static int device_index;
 
@@ -132,6 +132,8 @@ static void probe(void)
     bf16 = env && *env && strcmp(env, "0") != 0;
     env = getenv("OSP_CUDA_REPRODUCIBLE");
     reproducible = env && *env && strcmp(env, "0") != 0;
+    env = getenv("OSP_CUDA_WIDE_INDEX");
+    wide_index = env && *env && strcmp(env, "0") != 0;
     env = getenv("OSP_CUDA_SYNC");
     if (env && *env && strcmp(env, "0") != 0) {
         synced_backend = cuda_backend;
@@ -194,6 +196,8 @@ bool osp_cuda_set_bf16(bool on)
 
 bool cu_bf16(void) { return bf16; }
 bool cu_reproducible(void) { return reproducible; }
+
+bool cu_wide_index(void) { return wide_index; }
 
 osp_status osp_cuda_synchronize(void)
 {

@@ -55,6 +55,10 @@ bool cu_bf16(void);
 /* OSP_CUDA_REPRODUCIBLE=1: convolution algorithms from cuDNN's heuristics,
  * the same in every process, instead of the fastest measured (cuda.h). */
 bool cu_reproducible(void);
+/* OSP_CUDA_WIDE_INDEX=1 (tests): elementwise kernels, copies and concat
+ * index in 64 bits even where 32 would do, so the parity suite covers the
+ * path that only tensors of 2^31 or more elements take otherwise. */
+bool cu_wide_index(void);
 
 #ifdef __cplusplus
 }
