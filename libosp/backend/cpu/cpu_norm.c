@@ -251,6 +251,24 @@ ROW_CLONES static void row_affine_grads(double *pg, double *pb, const float *gy,
     }
 }
 
+/* Channel c's affine gradients from `count` chunks' partial sums from
+ * chunk `first` on (part[chunk][0][c]: Σ gy·xhat, part[chunk][1][c]: Σ gy,
+ * `channels` wide), added in chunk order into ggamma[at] and gbeta[at]
+ * (either may be NULL). */
+static void add_partials(const double *part, int64_t channels, int64_t first, int64_t count,
+                         int64_t c, float *ggamma, float *gbeta, int64_t at)
+{
+    double sg = 0, sb = 0;
+    for (int64_t i = first; i < first + count; i++) {
+        sg += part[(size_t)i * 2 * (size_t)channels + (size_t)c];
+        sb += part[(size_t)i * 2 * (size_t)channels + (size_t)(channels + c)];
+    }
+    if (ggamma)
+        ggamma[at] = (float)sg;
+    if (gbeta)
+        gbeta[at] = (float)sb;
+}
+
 /* Layer and RMS norm ([rows, D]): one parallel pass over chunks of
  * CHUNK_ROWS rows, none straddling two runs of `per` rows (two samples'
  * affine rows). A chunk writes its rows of gx and, when the affine
@@ -290,18 +308,8 @@ static osp_status rows_backward(const osp_node *n, norm_shape sh, int64_t per, b
         }
     }
 #pragma omp parallel for schedule(static) if (affine)
-    for (int64_t rc = 0; rc < (affine ? runs * d : 0); rc++) {
-        int64_t run = rc / d, c = rc % d;
-        double sg = 0, sb = 0;
-        for (int64_t i = run * chunks; i < (run + 1) * chunks; i++) {
-            sg += part[(size_t)i * 2 * (size_t)d + (size_t)c];
-            sb += part[(size_t)i * 2 * (size_t)d + (size_t)(d + c)];
-        }
-        if (ggamma)
-            ggamma[rc] = (float)sg;
-        if (gbeta)
-            gbeta[rc] = (float)sb;
-    }
+    for (int64_t rc = 0; rc < (affine ? runs * d : 0); rc++)
+        add_partials(part, d, rc / d * chunks, chunks, rc % d, ggamma, gbeta, rc);
     free(part);
     return OSP_OK;
 }
@@ -357,17 +365,8 @@ static osp_status affine_grads_rows(const float *gy, const float *x, const norm_
         }
     }
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < sh.c; c++) {
-        double sg = 0, sb = 0;
-        for (int64_t r = 0; r < chunks; r++) {
-            sg += part[r * 2 * sh.c + c];
-            sb += part[r * 2 * sh.c + sh.c + c];
-        }
-        if (ggamma)
-            ggamma[c] = (float)sg;
-        if (gbeta)
-            gbeta[c] = (float)sb;
-    }
+    for (int64_t c = 0; c < sh.c; c++)
+        add_partials(part, sh.c, 0, chunks, c, ggamma, gbeta, c);
     free(part);
     return OSP_OK;
 }
