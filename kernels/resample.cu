@@ -2,10 +2,13 @@
  * pooling over 1-3 spatial dims, and their backward (CPU reference:
  * cpu_interp.c, cpu_pool.c, cpu_maxpool.c). 1-D and 2-D run as 3-D with
  * unit leading dims. Forward kernels compute one output element per
- * thread; the interpolation and max-pool backward scatter with atomicAdd
- * (so their sums are not in a fixed order), the average-pool backward
- * gathers. */
+ * thread; the interpolation backward gathers over inverted tables
+ * (cu_interp.h) and the average-pool backward over covering windows, both
+ * in a fixed order; the max-pool backward scatters with atomicAdd (its
+ * sums are not in a fixed order where windows overlap). */
 #include "common.cuh"
+
+#include "backend/cuda/cu_interp.h"
 
 #include <stdlib.h>
 
@@ -18,6 +21,7 @@ struct interp_axes {
     int taps[3];
     const int64_t *idx[3]; /* [2][out] each */
     const float *wt[3];
+    cu_axis_inverse inv[3]; /* the backward's inverted tables */
     int64_t planes, in_size, out_size;
 };
 
@@ -55,22 +59,29 @@ static int axis_fill(int64_t in, int64_t out, bool nearest, bool align_corners, 
     return in == out ? 1 : 2;
 }
 
-/* Builds the tables of x -> y on the host and uploads them; *buf holds
- * them until released. */
+/* Builds the tables of x -> y on the host (with `inverse`, also each
+ * axis's inverted tables) and uploads them; *buf holds them until
+ * released. */
 static osp_status interp_setup(const osp_node *n, const osp_tensor *x, const osp_tensor *y,
-                               interp_axes *g, osp_storage **buf)
+                               bool inverse, interp_axes *g, osp_storage **buf)
 {
     cu_geom3 geo = cu_geom3_of(x, y, NULL);
     g->planes = geo.planes;
     g->in_size = geo.in_size;
     g->out_size = geo.out_size;
-    int64_t total = 0;
+    int64_t total = 0, starts = 0;
     for (int d = 0; d < 3; d++) {
         g->in[d] = geo.in[d];
         g->out[d] = geo.out[d];
         total += geo.out[d];
+        starts += geo.in[d] + 1;
     }
-    size_t bytes = (size_t)total * 2 * (sizeof(int64_t) + sizeof(float));
+    /* forward tables: 2·total indices, then 2·total weights; inverted:
+     * start lists, 2·total outputs, then 2·total weights */
+    size_t forward = (size_t)total * 2 * (sizeof(int64_t) + sizeof(float));
+    size_t bytes = forward + (inverse ? (size_t)(starts + 2 * total) * sizeof(int64_t) +
+                                            (size_t)total * 2 * sizeof(float)
+                                      : 0);
     char *host = (char *)malloc(bytes);
     if (!host)
         return osp_error_nomem("interpolation tables", bytes);
@@ -89,6 +100,21 @@ static osp_status interp_setup(const osp_node *n, const osp_tensor *x, const osp
         g->wt[d] = (const float *)(dev + ((char *)fp - host));
         ip += 2 * g->out[d];
         fp += 2 * g->out[d];
+    }
+    int64_t *sp = (int64_t *)(host + forward), *op = sp + starts;
+    float *wp = (float *)(op + 2 * total);
+    const int64_t *idx = (const int64_t *)host;
+    const float *wt = (const float *)(idx + 2 * total);
+    for (int d = 0; inverse && d < 3; d++) {
+        cu_invert_axis(g->in[d], g->out[d], g->taps[d], idx, wt, sp, op, wp);
+        g->inv[d] = (cu_axis_inverse){(const int64_t *)(dev + ((char *)sp - host)),
+                                      (const int64_t *)(dev + ((char *)op - host)),
+                                      (const float *)(dev + ((char *)wp - host))};
+        idx += 2 * g->out[d];
+        wt += 2 * g->out[d];
+        sp += g->in[d] + 1;
+        op += g->taps[d] * g->out[d];
+        wp += g->taps[d] * g->out[d];
     }
     /* Pageable source: the call returns once the bytes are staged. */
     osp_status st = cu_check(n, cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice,
@@ -127,20 +153,13 @@ __global__ void interp_kernel(const float *x, float *y, interp_axes g)
 
 __global__ void interp_backward_kernel(const float *gy, float *gx, interp_axes g)
 {
-    /* g describes gx -> gy (in = gx's extents, out = gy's). */
-    CU_FOR(i, g.planes * g.out_size) {
-        int64_t p = i / g.out_size, r = i % g.out_size;
-        int64_t ow = r % g.out[2], oh = r / g.out[2] % g.out[1], ot = r / (g.out[2] * g.out[1]);
-        float *gxp = gx + p * g.in_size;
-        for (int a = 0; a < g.taps[0]; a++)
-            for (int b = 0; b < g.taps[1]; b++) {
-                float *xrow = gxp + (g.idx[0][a * g.out[0] + ot] * g.in[1] +
-                                     g.idx[1][b * g.out[1] + oh]) * g.in[2];
-                float wth = g.wt[0][a * g.out[0] + ot] * g.wt[1][b * g.out[1] + oh];
-                for (int c = 0; c < g.taps[2]; c++)
-                    atomicAdd(xrow + g.idx[2][c * g.out[2] + ow],
-                              wth * g.wt[2][c * g.out[2] + ow] * gy[i]);
-            }
+    /* g describes gx -> gy (in = gx's extents, out = gy's); one thread
+     * per element of gx */
+    CU_FOR(i, g.planes * g.in_size) {
+        int64_t p = i / g.in_size, r = i % g.in_size;
+        int64_t iw = r % g.in[2], ih = r / g.in[2] % g.in[1], it = r / (g.in[2] * g.in[1]);
+        gx[i] = cu_interp_grad_at(gy + p * g.out_size, g.out, g.inv[0], g.inv[1], g.inv[2], it,
+                                  ih, iw);
     }
 }
 
@@ -148,7 +167,7 @@ extern "C" osp_status cuda_interpolate(const osp_node *n)
 {
     interp_axes g;
     osp_storage *buf;
-    if (interp_setup(n, n->in[0], n->out[0], &g, &buf))
+    if (interp_setup(n, n->in[0], n->out[0], false, &g, &buf))
         return osp_error_code();
     int64_t total = g.planes * g.out_size;
     osp_status st = OSP_OK;
@@ -165,12 +184,11 @@ extern "C" osp_status cuda_interpolate_backward(const osp_node *n)
 {
     interp_axes g;
     osp_storage *buf;
-    if (interp_setup(n, n->out[0], n->in[0], &g, &buf))
+    if (interp_setup(n, n->out[0], n->in[0], true, &g, &buf))
         return osp_error_code();
-    osp_status st = cu_check(n, cudaMemsetAsync(cu_ptr(n->out[0]), 0, osp_nbytes(n->out[0]),
-                                                cu_stream()), "interpolation backward");
-    int64_t total = g.planes * g.out_size;
-    if (st == OSP_OK && total) {
+    osp_status st = OSP_OK;
+    int64_t total = g.planes * g.in_size;
+    if (total) {
         interp_backward_kernel<<<cu_grid(total), CU_THREADS, 0, cu_stream()>>>(
             cu_f32(n->in[0]), cu_f32(n->out[0]), g);
         st = CU_LAUNCHED(n, "interpolation backward kernel");
