@@ -33,13 +33,17 @@ int test_summary(void)
     return n_failed ? 1 : 0;
 }
 
-static double next_uniform(void)
+static uint64_t next_bits(void)
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * 0x1p-53;
+    return rng_state;
 }
+
+static double next_uniform(void) { return (double)(next_bits() >> 11) * 0x1p-53; }
+
+uint32_t test_u32(void) { return (uint32_t)(next_bits() >> 32); }
 
 void test_fill_uniform(osp_tensor *t, float lo, float hi)
 {

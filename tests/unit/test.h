@@ -48,6 +48,8 @@ int test_summary(void);
  * the test name, so failures reproduce. */
 void test_fill_uniform(osp_tensor *t, float lo, float hi);
 osp_tensor *test_random(int ndim, const int64_t *shape, float lo, float hi);
+/* The next 32 random bits of the same generator. */
+uint32_t test_u32(void);
 /* Relative error ||a-b|| / ||b|| (f32 host tensors of equal numel). */
 double test_rel_error(const osp_tensor *a, const osp_tensor *b);
 double test_max_abs_diff(const osp_tensor *a, const osp_tensor *b);

@@ -7,16 +7,6 @@
 
 #include <stdlib.h>
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint32_t next_u32(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-
 static bool divides_like_hardware(uint32_t d, uint32_t n)
 {
     cu_divider v = cu_divider_of(d);
@@ -43,7 +33,7 @@ TEST(division_by_multiply_and_shift)
     /* random divisors over the whole range, powers of two and their
      * neighbours, random dividends */
     for (int r = 0; r < 200000; r++) {
-        uint32_t d = next_u32() % top + 1, n = next_u32() & top;
+        uint32_t d = test_u32() % top + 1, n = test_u32() & top;
         bad += !divides_like_hardware(d, n);
     }
     for (int s = 0; s <= 31; s++)
@@ -52,7 +42,7 @@ TEST(division_by_multiply_and_shift)
             if (d < 1 || d > ((int64_t)1 << 31))
                 continue;
             for (int r = 0; r < 1000; r++)
-                bad += !divides_like_hardware((uint32_t)d, next_u32() & top);
+                bad += !divides_like_hardware((uint32_t)d, test_u32() & top);
             bad += !divides_like_hardware((uint32_t)d, top);
         }
     CHECK(bad == 0);
@@ -88,7 +78,7 @@ static void random_perm(int nd, int *perm)
     for (int i = 0; i < nd; i++)
         perm[i] = i;
     for (int i = nd - 1; i > 0; i--) {
-        int j = (int)(next_u32() % (uint32_t)(i + 1)), t = perm[i];
+        int j = (int)(test_u32() % (uint32_t)(i + 1)), t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
     }
@@ -98,10 +88,10 @@ TEST(coalesced_offsets_match_per_dim_offsets)
 {
     int bad = 0, narrow = 0, merged = 0;
     for (int r = 0; r < 3000; r++) {
-        int nd = 1 + (int)(next_u32() % OSP_MAX_DIMS);
+        int nd = 1 + (int)(test_u32() % OSP_MAX_DIMS);
         int64_t shape[OSP_MAX_DIMS], s0[OSP_MAX_DIMS], s1[OSP_MAX_DIMS], numel = 1;
         for (int d = 0; d < nd; d++) {
-            shape[d] = 1 + next_u32() % (nd > 5 ? 3 : 6);
+            shape[d] = 1 + test_u32() % (nd > 5 ? 3 : 6);
             numel *= shape[d];
         }
         /* operand 0 contiguous or permuted; operand 1 broadcast along some
@@ -114,7 +104,7 @@ TEST(coalesced_offsets_match_per_dim_offsets)
         if (r % 3 == 0)
             random_perm(nd, p1);
         layout(nd, shape, p0, 0, s0);
-        layout(nd, shape, p1, next_u32() & ((1u << nd) - 1), s1);
+        layout(nd, shape, p1, test_u32() & ((1u << nd) - 1), s1);
         cu_index ix = cu_index_plan(nd, shape, s0, s1);
         narrow += ix.narrow;
         merged += ix.nd < nd;

@@ -10,17 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static uint32_t next_u32(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-
-static float next_float(void) { return (float)next_u32() / 2097152.0f - 1.0f; }
+static float next_float(void) { return (float)test_u32() / 2097152.0f - 1.0f; }
 
 typedef struct axis {
     int64_t in, out;
@@ -36,12 +26,12 @@ typedef struct axis {
  * to 1, sometimes 0). */
 static void random_axis(axis *a)
 {
-    a->in = 1 + next_u32() % 9;
-    a->out = 1 + next_u32() % 16;
-    a->taps = 1 + (int)(next_u32() % 2);
+    a->in = 1 + test_u32() % 9;
+    a->out = 1 + test_u32() % 16;
+    a->taps = 1 + (int)(test_u32() % 2);
     for (int64_t o = 0; o < a->out; o++) {
-        int64_t i = next_u32() % a->in;
-        float l = next_u32() % 4 == 0 ? 0.0f : (float)(next_u32() % 1000) / 1000.0f;
+        int64_t i = test_u32() % a->in;
+        float l = test_u32() % 4 == 0 ? 0.0f : (float)(test_u32() % 1000) / 1000.0f;
         a->idx[o] = i;
         a->wt[o] = a->taps == 1 ? 1.0f : 1.0f - l;
         if (a->taps == 2) {
