@@ -171,16 +171,17 @@ if wanted train && [ -f "$latte_dir/diffusion_pytorch_model.safetensors" ]; then
     fi
 fi
 
-# Where the time goes: OSP_PROFILE's per-op table (every kernel timed on
-# its own: OSP_CUDA_SYNC) of the bf16 forward and training step, to
-# profile.txt; slower than the timed runs above, so no rows from these.
+# Where the time goes: OSP_PROFILE's per-op table and its table by input
+# shapes (every kernel timed on its own: OSP_CUDA_SYNC) of the bf16 forward
+# and training step, to profile.txt; slower than the timed runs above, so
+# no rows from these.
 if wanted profile; then
     echo "gpu.sh: op profiles (log $out/profile.txt)" | tee -a "$log"
     : >"$out/profile.txt"
     for args in "latte $tmp/xl122_config.json $latte_dir ${peak:-0}" "train $latte_dir ${peak:-0} 2"; do
         echo "## gpu_bench $args" >>"$out/profile.txt"
         # shellcheck disable=SC2086 # a list of arguments
-        OSP_PROFILE=1 OSP_CUDA_SYNC=1 OSP_CUDA_BF16=1 timeout "$bench_s" \
+        OSP_PROFILE=shapes OSP_CUDA_SYNC=1 OSP_CUDA_BF16=1 timeout "$bench_s" \
             "$build/bench/gpu_bench" $args >>"$out/profile.txt" 2>&1 ||
             echo "gpu_bench $args failed" >>"$out/profile.txt"
     done

@@ -35,15 +35,17 @@ static int slower_first(const void *a, const void *b)
     return (x->ns < y->ns) - (x->ns > y->ns);
 }
 
-static void print_rows(counter *rows, int n, int limit, double in_ops)
+/* The `limit` slowest rows, keys `width` wide. */
+static void print_rows(counter *rows, int n, int limit, int width, double in_ops)
 {
     qsort(rows, (size_t)n, sizeof *rows, slower_first);
+    fprintf(stderr, "%-*s %10s %10s %6s\n", width, "op", "ms", "calls", "%");
     for (int i = 0; i < n && i < limit; i++) {
         if (!rows[i].calls)
             break;
         double ms = (double)rows[i].ns / 1e6;
-        fprintf(stderr, "%-*s %10.1f %10lld %6.1f\n", by_shape ? 64 : 24, rows[i].key, ms,
-                rows[i].calls, in_ops > 0 ? 100.0 * ms / in_ops : 0.0);
+        fprintf(stderr, "%-*s %10.1f %10lld %6.1f\n", width, rows[i].key, ms, rows[i].calls,
+                in_ops > 0 ? 100.0 * ms / in_ops : 0.0);
     }
 }
 
@@ -53,11 +55,11 @@ static void report(void)
     for (int i = 0; i < OSP_OP_COUNT; i++)
         in_ops += (double)by_op[i].ns / 1e6;
     fprintf(stderr, "osp profile: %.1f ms in ops of %.1f ms since the first op\n", in_ops, wall);
-    fprintf(stderr, "%-*s %10s %10s %6s\n", by_shape ? 64 : 24, "op", "ms", "calls", "%");
-    if (by_shape)
-        print_rows(by_shape, n_shape + 1, REPORT_ROWS, in_ops);
-    else
-        print_rows(by_op, OSP_OP_COUNT, OSP_OP_COUNT, in_ops);
+    print_rows(by_op, OSP_OP_COUNT, OSP_OP_COUNT, 24, in_ops);
+    if (by_shape) {
+        fprintf(stderr, "osp profile by input shapes (the %d slowest):\n", REPORT_ROWS);
+        print_rows(by_shape, n_shape + 1, REPORT_ROWS, 64, in_ops);
+    }
 }
 
 bool osp_profile_enabled(void)

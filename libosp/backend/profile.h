@@ -1,9 +1,9 @@
 /* profile.h — OSP_PROFILE: where the time of a run goes, op by op.
  *
  *   OSP_PROFILE=1       time per kind of op, printed on stderr at exit
- *   OSP_PROFILE=shapes  time per kind of op and input shapes (the 40
- *                       slowest), so one GEMM or attention among many can
- *                       be told apart
+ *   OSP_PROFILE=shapes  that, then a second table per kind of op and
+ *                       input shapes (the 40 slowest), so one GEMM or
+ *                       attention among many can be told apart
  *
  * Host time around each kernel: CUDA kernels are asynchronous, so set
  * OSP_CUDA_SYNC=1 with it there. The counters are not thread-safe: the
