@@ -288,19 +288,29 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* The options both trainers take. */
+static osp_train_opts common_opts(FILE *metrics, const osp_dist *dist, osp_device device,
+                                  double max_grad_norm)
+{
+    return (osp_train_opts){
+        .data = opt_data, .run = opt_run, .device = device, .batch = opt_batch,
+        .max_steps = opt_max_steps, .time_budget = opt_time_budget,
+        .max_grad_norm = max_grad_norm, .seed = (uint64_t)opt_seed,
+        .checkpoint_every = opt_every, .keep = opt_keep, .resume = opt_resume,
+        .shard_optimizer = opt_shard_optimizer, .metrics = metrics, .dist = dist,
+        .stop = &stop_requested,
+    };
+}
+
 static osp_status train_dit(FILE *metrics, const osp_dist *dist, osp_device device, bool *busy)
 {
     osp_adamw_hparams h = osp_adamw_defaults();
     h.lr = opt_lr;
     h.weight_decay = opt_wd;
     osp_dit_train_opts o = {
-        .init = opt_init, .config = opt_config, .data = opt_data, .run = opt_run,
-        .batch = opt_batch, .accum = opt_accum, .max_steps = opt_max_steps,
-        .time_budget = opt_time_budget, .warmup = opt_warmup, .max_grad_norm = opt_clip,
-        .ema = opt_ema, .adamw = h, .seed = (uint64_t)opt_seed, .checkpoint_every = opt_every,
-        .keep = opt_keep, .resume = opt_resume, .checkpointing = opt_checkpointing,
-        .shard_optimizer = opt_shard_optimizer, .device = device,
-        .metrics = metrics, .stop = &stop_requested, .dist = dist,
+        .common = common_opts(metrics, dist, device, opt_clip),
+        .init = opt_init, .config = opt_config, .accum = opt_accum, .warmup = opt_warmup,
+        .ema = opt_ema, .adamw = h, .checkpointing = opt_checkpointing,
     };
     return osp_dit_train(&o, busy);
 }
@@ -322,6 +332,8 @@ static void parse_loss_weights(osp_vae_train_opts *o)
 static osp_status train_vae(FILE *metrics, const osp_dist *dist, osp_device device, bool *busy)
 {
     osp_vae_train_opts o = osp_vae_train_defaults();
+    /* the reference's gradient clipping: `vae` has no --max-grad-norm */
+    o.common = common_opts(metrics, dist, device, o.common.max_grad_norm);
     /* -m takes a model folder or, to start from random weights, a config */
     struct stat sb;
     bool config = opt_init && stat(opt_init, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -329,26 +341,12 @@ static osp_status train_vae(FILE *metrics, const osp_dist *dist, osp_device devi
     o.config = config ? opt_init : NULL;
     o.init_2d = opt_init_2d;
     o.lpips = opt_lpips;
-    o.data = opt_data;
-    o.run = opt_run;
-    o.device = device;
     o.frames = opt_frames;
     o.sample_rate = opt_sample_rate;
     o.size = opt_size;
-    o.batch = opt_batch;
-    o.max_steps = opt_max_steps;
-    o.time_budget = opt_time_budget;
     o.lr = o.disc_lr = opt_vae_lr;
     o.disc_start = opt_disc_start;
     parse_loss_weights(&o);
-    o.seed = (uint64_t)opt_seed;
-    o.checkpoint_every = opt_every;
-    o.keep = opt_keep;
-    o.resume = opt_resume;
-    o.shard_optimizer = opt_shard_optimizer;
-    o.metrics = metrics;
-    o.dist = dist;
-    o.stop = &stop_requested;
     return osp_vae_train(&o, busy);
 }
 

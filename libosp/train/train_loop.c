@@ -31,30 +31,6 @@ double osp_train_max_rss_mb(void)
     return (double)ru.ru_maxrss / 1024.0;
 }
 
-osp_status osp_train_begin(osp_train_run *run, const char *dir, const osp_dist *dist,
-                           bool resume, bool have_init, const char *init_hint, bool *busy,
-                           int64_t *start, char **ckpt)
-{
-    *start = 0;
-    *ckpt = NULL;
-    /* rank 0 takes the lock and finds the latest checkpoint; the others
-     * only read the folder */
-    if (dist->rank == 0 && (osp_train_run_open(run, dir, busy) || osp_train_run_latest(run, start)))
-        return osp_error_code();
-    if (dist->rank != 0 && !(run->dir = strdup(dir)))
-        return osp_error_nomem("path", strlen(dir));
-    if (osp_dist_bcast_i64(dist, start, 1))
-        return osp_error_code();
-    if (*start == 0)
-        return have_init ? OSP_OK
-                         : osp_error(OSP_ERR_USAGE, "%s has no checkpoint: give %s to start",
-                                     dir, init_hint);
-    if (!resume)
-        return osp_error(OSP_ERR_USAGE, "%s already holds checkpoint-%lld: pass --resume to "
-                         "continue that run, or use another run folder", dir, (long long)*start);
-    return (*ckpt = osp_train_run_checkpoint_dir(run, *start)) ? OSP_OK : osp_error_code();
-}
-
 osp_status osp_train_state_int(const cJSON *state, const char *ckpt, const char *key,
                                int64_t min, int64_t *out)
 {
@@ -67,14 +43,15 @@ osp_status osp_train_state_int(const cJSON *state, const char *ckpt, const char 
     return OSP_OK;
 }
 
-cJSON *osp_train_state_read(const char *ckpt, int64_t step, const osp_dist *dist)
+cJSON *osp_train_state_read(const char *ckpt, int64_t step, const osp_dist *dist,
+                            uint64_t *seed, int64_t *batch)
 {
     char *file = osp_path_join(ckpt, "train_state.json");
     size_t len;
     char *text = file ? osp_read_text_file(file, MAX_STATE_BYTES, "a run state", &len) : NULL;
     cJSON *j = text ? cJSON_ParseWithLength(text, len) : NULL;
     osp_status st = text ? OSP_OK : osp_error_code();
-    int64_t saved = 0, world = 0;
+    int64_t saved = 0, world = 0, run_seed = 0;
     if (!st && !j)
         st = osp_error(OSP_ERR_DATA, "%s: not valid JSON", file);
     if (!st)
@@ -87,12 +64,17 @@ cJSON *osp_train_state_read(const char *ckpt, int64_t step, const osp_dist *dist
     if (!st && world != dist->size)
         st = osp_error(OSP_ERR_USAGE, "%s: the run used %lld processes, this one %d (the data "
                        "order depends on it)", file, (long long)world, dist->size);
+    if (!st)
+        st = osp_train_state_int(j, ckpt, "seed", 0, &run_seed);
+    if (!st)
+        st = osp_train_state_int(j, ckpt, "batch", 1, batch);
     free(text);
     free(file);
     if (st) {
         cJSON_Delete(j);
         return NULL;
     }
+    *seed = (uint64_t)run_seed;
     return j;
 }
 
@@ -119,40 +101,89 @@ osp_status osp_train_reduce_grads(const osp_dist *dist, osp_tensor *const *param
     return st;
 }
 
-osp_status osp_train_save(osp_train_run *run, int64_t step, const osp_checkpoint *c,
-                          int64_t keep)
+osp_status osp_trainer_begin(osp_trainer *t, bool have_init, const char *init_hint, bool *busy,
+                             char **ckpt)
 {
-    osp_status st = osp_train_run_save(run, step, c);
-    if (!st)
-        st = osp_train_run_prune(run, keep);
-    if (!st)
-        osp_log_info("saved %s/checkpoint-%lld", run->dir, (long long)step);
+    const char *dir = t->o->run;
+    t->start_step = 0;
+    *ckpt = NULL;
+    /* rank 0 takes the lock and finds the latest checkpoint; the others
+     * only read the folder */
+    if (t->lead && (osp_train_run_open(&t->run, dir, busy) ||
+                    osp_train_run_latest(&t->run, &t->start_step)))
+        return osp_error_code();
+    if (!t->lead && !(t->run.dir = strdup(dir)))
+        return osp_error_nomem("path", strlen(dir));
+    if (osp_dist_bcast_i64(&t->dist, &t->start_step, 1))
+        return osp_error_code();
+    if (t->start_step == 0)
+        return have_init ? OSP_OK
+                         : osp_error(OSP_ERR_USAGE, "%s has no checkpoint: give %s to start",
+                                     dir, init_hint);
+    if (!t->o->resume)
+        return osp_error(OSP_ERR_USAGE, "%s already holds checkpoint-%lld: pass --resume to "
+                         "continue that run, or use another run folder", dir,
+                         (long long)t->start_step);
+    *ckpt = osp_train_run_checkpoint_dir(&t->run, t->start_step);
+    return *ckpt ? OSP_OK : osp_error_code();
+}
+
+osp_status osp_trainer_init_opt(osp_trainer *t, const osp_adamw_hparams *h,
+                                osp_tensor *const *params, const char *const *names, size_t n,
+                                const char *ckpt)
+{
+    osp_status st = t->o->shard_optimizer && t->dist.size > 1
+                        ? osp_zero_init(&t->zero, &t->dist, params, n)
+                        : OSP_OK;
+    st = st ? st : osp_adamw_init_held(&t->opt, h, n, params, t->zero.n ? t->zero.held : NULL);
+    if (!st && ckpt)
+        st = osp_checkpoint_load_optimizer(ckpt, &t->opt, names);
     return st;
 }
 
-osp_status osp_train_loop_run(const osp_train_loop *l)
+osp_status osp_trainer_save(osp_trainer *t, int64_t step, osp_checkpoint *c, cJSON *state)
 {
-    bool lead = l->dist->rank == 0;
-    int64_t step = l->start;
-    if (step >= l->max_steps)
-        osp_log_info("%s is at step %lld, --max-steps %lld: nothing to do", l->run,
-                     (long long)step, (long long)l->max_steps);
+    cJSON_AddNumberToObject(state, "world_size", t->dist.size);
+    char *text = cJSON_Print(state);
+    cJSON_Delete(state);
+    osp_moment_source moments = osp_zero_moments(&t->zero);
+    c->opt = &t->opt;
+    c->moments = t->zero.n ? &moments : NULL;
+    c->state_json = text;
+    osp_status st = text ? osp_train_run_save(&t->run, step, c)
+                         : osp_error_nomem("train_state.json", 4096);
+    if (!st)
+        st = osp_train_run_prune(&t->run, t->o->keep);
+    if (!st)
+        osp_log_info("saved %s/checkpoint-%lld", t->run.dir, (long long)step);
+    osp_zero_moments_done(&t->zero);
+    free(text);
+    return st;
+}
+
+static osp_status run_steps(osp_trainer *t, const osp_trainer_ops *ops, void *ctx)
+{
+    const osp_train_opts *o = t->o;
+    int64_t step = t->start_step;
+    if (step >= o->max_steps)
+        osp_log_info("%s is at step %lld, --max-steps %lld: nothing to do", o->run,
+                     (long long)step, (long long)o->max_steps);
     osp_status st = OSP_OK;
     osp_progress bar;
-    osp_progress_start(&bar, "train", lead && step < l->max_steps ? l->max_steps - step : 0);
-    while (!st && step < l->max_steps) {
-        if ((st = l->step(l->ctx, step + 1)))
+    osp_progress_start(&bar, "train", t->lead && step < o->max_steps ? o->max_steps - step : 0);
+    while (!st && step < o->max_steps) {
+        if ((st = ops->step(ctx, step + 1)))
             break;
         step++;
         osp_progress_step(&bar, 1);
-        bool signalled = osp_dist_any(l->dist, l->stop && *l->stop);
-        bool spent = l->time_budget > 0 && osp_train_clock() - l->started >= l->time_budget;
-        bool stopping = signalled || osp_dist_any(l->dist, spent);
-        bool due = step % l->checkpoint_every == 0 || step == l->max_steps || stopping;
-        if (due && lead)
-            st = l->save(l->ctx, step);
-        else if (due && l->serve)
-            st = l->serve(l->ctx, step);
+        bool signalled = osp_dist_any(&t->dist, o->stop && *o->stop);
+        bool spent = o->time_budget > 0 && osp_train_clock() - t->started >= o->time_budget;
+        bool stopping = signalled || osp_dist_any(&t->dist, spent);
+        bool due = step % o->checkpoint_every == 0 || step == o->max_steps || stopping;
+        if (due && t->lead)
+            st = ops->save(ctx, step);
+        else if (due && t->zero.n)
+            st = osp_zero_send_moments(&t->zero, &t->opt);
         if (st)
             break;
         if (stopping) {
@@ -162,5 +193,23 @@ osp_status osp_train_loop_run(const osp_train_loop *l)
         }
     }
     osp_progress_end(&bar);
+    return st;
+}
+
+osp_status osp_trainer_run(osp_trainer *t, const osp_train_opts *o, const osp_trainer_ops *ops,
+                           void *ctx, bool *busy)
+{
+    *t = (osp_trainer){.o = o, .dist = {.rank = 0, .size = 1}, .run = {.lock_fd = -1},
+                       .started = osp_train_clock()};
+    if (o->dist)
+        t->dist = *o->dist;
+    t->lead = t->dist.rank == 0;
+    osp_status st = ops->setup(ctx, busy);
+    if (!st)
+        st = run_steps(t, ops, ctx);
+    ops->teardown(ctx);
+    osp_adamw_free(&t->opt);
+    osp_zero_free(&t->zero);
+    osp_train_run_close(&t->run);
     return st;
 }

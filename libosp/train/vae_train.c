@@ -32,19 +32,18 @@
 osp_vae_train_opts osp_vae_train_defaults(void)
 {
     return (osp_vae_train_opts){
-        .frames = 17, .sample_rate = 1, .size = 256, .batch = 1, .max_steps = 1000000,
-        .lr = 1e-5, .disc_lr = 1e-5, .kl_weight = 1e-6, .perceptual_weight = 1.0,
-        .disc_weight = 0.5, .max_grad_norm = 1.0, .disc_start = 2001, .ndf = 64,
-        .disc_layers = 3, .checkpoint_every = 500,
+        .common = {.batch = 1, .max_steps = 1000000, .max_grad_norm = 1.0,
+                   .checkpoint_every = 500},
+        .frames = 17, .sample_rate = 1, .size = 256, .lr = 1e-5, .disc_lr = 1e-5,
+        .kl_weight = 1e-6, .perceptual_weight = 1.0, .disc_weight = 0.5, .disc_start = 2001,
+        .ndf = 64, .disc_layers = 3,
     };
 }
 
 typedef struct trainer {
     const osp_vae_train_opts *o;
-    osp_dist dist;
-    bool lead;
-    osp_train_run run;
-    int64_t start_step, batch, frames, sample_rate, size, disc_start;
+    osp_trainer core; /* core.opt: the VAE's optimizer */
+    int64_t batch, frames, sample_rate, size, disc_start;
     uint64_t seed;
     char *config; /* the VAE's config.json */
     size_t config_len;
@@ -55,8 +54,7 @@ typedef struct trainer {
     osp_tensor *const *disc_tensors;
     const char *const *disc_names;
     osp_lpips *lpips;
-    osp_adamw opt, opt_disc;
-    osp_zero zero; /* n 0: opt holds every moment */
+    osp_adamw opt_disc;
     osp_vae_data data;
     osp_epoch_order order;
     osp_vae_trainer batch_step; /* points into the above */
@@ -64,10 +62,11 @@ typedef struct trainer {
 
 /* ---- train_state.json ---- */
 
-static char *state_json(const trainer *tr, int64_t step)
+/* Less world_size, which osp_trainer_save adds. */
+static cJSON *state_json(const trainer *tr, int64_t step)
 {
     const osp_vae_train_opts *o = tr->o;
-    int64_t samples = step * tr->batch * tr->dist.size, n = (int64_t)tr->data.files.n;
+    int64_t samples = step * tr->batch * tr->core.dist.size, n = (int64_t)tr->data.files.n;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "global_step", (double)step);
     cJSON_AddNumberToObject(j, "lightning_global_step", (double)(2 * step));
@@ -81,39 +80,33 @@ static char *state_json(const trainer *tr, int64_t step)
     cJSON_AddNumberToObject(j, "size", (double)tr->size);
     cJSON_AddNumberToObject(j, "disc_start", (double)tr->disc_start);
     cJSON_AddNumberToObject(j, "clips", (double)n);
-    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddStringToObject(j, "data", o->common.data);
     cJSON_AddNumberToObject(j, "lr", o->lr);
     cJSON_AddNumberToObject(j, "disc_lr", o->disc_lr);
     cJSON_AddNumberToObject(j, "kl_weight", o->kl_weight);
     cJSON_AddNumberToObject(j, "perceptual_weight", o->perceptual_weight);
     cJSON_AddNumberToObject(j, "disc_weight", o->disc_weight);
-    cJSON_AddNumberToObject(j, "max_grad_norm", o->max_grad_norm);
-    cJSON_AddNumberToObject(j, "world_size", tr->dist.size);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text)
-        osp_error_nomem("train_state.json", 4096);
-    return text;
+    cJSON_AddNumberToObject(j, "max_grad_norm", o->common.max_grad_norm);
+    return j;
 }
 
 /* What makes a resumed run continue the same sequence: the seed, the
  * clips' shape and the discriminator's schedule. */
 static osp_status read_state(trainer *tr, const char *ckpt, int64_t step)
 {
-    cJSON *j = osp_train_state_read(ckpt, step, &tr->dist);
-    int64_t seed = 0;
-    osp_status st = j ? osp_train_state_int(j, ckpt, "seed", 0, &seed) : osp_error_code();
+    cJSON *j = osp_train_state_read(ckpt, step, &tr->core.dist, &tr->seed, &tr->batch);
+    osp_status st = j ? OSP_OK : osp_error_code();
     struct {
         const char *key;
         int64_t min, *out;
     } ints[] = {
-        {"batch", 1, &tr->batch},   {"frames", 1, &tr->frames},
-        {"size", 1, &tr->size},     {"sample_rate", 1, &tr->sample_rate},
+        {"frames", 1, &tr->frames},
+        {"size", 1, &tr->size},
+        {"sample_rate", 1, &tr->sample_rate},
         {"disc_start", 0, &tr->disc_start},
     };
     for (size_t i = 0; !st && i < sizeof ints / sizeof *ints; i++)
         st = osp_train_state_int(j, ckpt, ints[i].key, ints[i].min, ints[i].out);
-    tr->seed = (uint64_t)seed;
     cJSON_Delete(j);
     return st;
 }
@@ -159,13 +152,13 @@ static osp_status load_vae(trainer *tr, const char *ckpt)
                                                  &tr->config_len)))
         st = osp_error_code();
     if (!st && dir) {
-        tr->vae = osp_vae_load(dir, o->device);
+        tr->vae = osp_vae_load(dir, o->common.device);
     } else if (!st) {
         osp_config *conf = osp_config_parse(tr->config, tr->config_len, o->config);
         if (conf && o->init_2d)
             tr->vae = osp_vae_init_2d(conf, o->init_2d); /* on the host: moved below */
         else if (conf)
-            tr->vae = osp_vae_init(conf, o->device,
+            tr->vae = osp_vae_init(conf, o->common.device,
                                    osp_stream_seed(tr->seed, OSP_STREAM_VAE_INIT, 0));
         osp_config_free(conf);
     }
@@ -173,7 +166,7 @@ static osp_status load_vae(trainer *tr, const char *ckpt)
         st = osp_error_code();
     const osp_params *p = tr->vae ? osp_vae_params(tr->vae) : NULL;
     for (size_t i = 0; !st && p && i < p->n; i++)
-        st = osp_move_to_device(p->tensors[i], o->device);
+        st = osp_move_to_device(p->tensors[i], o->common.device);
     free(cfg);
     free(dir);
     return st;
@@ -196,7 +189,7 @@ static osp_status load_disc(trainer *tr, const char *ckpt)
     /* the trained tensors go to the device; the running BatchNorm
      * statistics stay on the host, where patchgan.c updates them */
     for (size_t i = 0; i < tr->n_disc; i++)
-        if (osp_move_to_device(tr->disc_tensors[i], o->device))
+        if (osp_move_to_device(tr->disc_tensors[i], o->common.device))
             return osp_error_code();
     return OSP_OK;
 }
@@ -208,35 +201,34 @@ static osp_status init_optimizers(trainer *tr, const char *ckpt)
     osp_adamw_hparams hd = h;
     hd.lr = o->disc_lr;
     const osp_params *p = tr->vae_params;
-    osp_status st = o->shard_optimizer && tr->dist.size > 1
-                        ? osp_zero_init(&tr->zero, &tr->dist, p->tensors, p->n)
-                        : OSP_OK;
-    st = st ? st : osp_adamw_init_held(&tr->opt, &h, p->n, p->tensors,
-                                       tr->zero.n ? tr->zero.held : NULL);
+    const osp_trainer *core = &tr->core;
+    osp_status st = osp_trainer_init_opt(&tr->core, &h, p->tensors,
+                                         (const char *const *)p->names, p->n, ckpt);
     st = st ? st : osp_adamw_init(&tr->opt_disc, &hd, tr->n_disc, tr->disc_tensors);
-    if (!st && ckpt)
-        st = osp_checkpoint_load_optimizer(ckpt, &tr->opt, (const char *const *)p->names);
     if (!st && ckpt)
         st = osp_checkpoint_load_optimizer_file(ckpt, DISC_OPT_FILE, &tr->opt_disc,
                                                 tr->disc_names);
-    if (!st && ckpt && (tr->opt.step != tr->start_step || tr->opt_disc.step != tr->start_step))
+    if (!st && ckpt &&
+        (core->opt.step != core->start_step || tr->opt_disc.step != core->start_step))
         st = osp_error(OSP_ERR_DATA, "%s: optimizer steps %lld and %lld, expected %lld", ckpt,
-                       (long long)tr->opt.step, (long long)tr->opt_disc.step,
-                       (long long)tr->start_step);
+                       (long long)core->opt.step, (long long)tr->opt_disc.step,
+                       (long long)core->start_step);
     return st;
 }
 
-static osp_status setup(trainer *tr, bool *busy)
+static osp_status setup(void *ctx, bool *busy)
 {
+    trainer *tr = ctx;
     const osp_vae_train_opts *o = tr->o;
-    tr->batch = o->batch;
+    osp_trainer *core = &tr->core;
+    tr->batch = o->common.batch;
     tr->frames = o->frames;
     tr->sample_rate = o->sample_rate;
     tr->size = o->size;
     tr->disc_start = o->disc_start;
-    tr->seed = o->seed;
+    tr->seed = o->common.seed;
     char *ckpt = NULL;
-    if (!o->init == !o->config && !o->resume)
+    if (!o->init == !o->config && !o->common.resume)
         return osp_error(OSP_ERR_USAGE, "give one of --init VAE and --config FILE");
     if (o->init_2d && !o->config)
         return osp_error(OSP_ERR_USAGE, "--init-2d needs -m CONFIG.json: the CausalVideoVAE "
@@ -244,10 +236,9 @@ static osp_status setup(trainer *tr, bool *busy)
     if (o->perceptual_weight != 0 && !o->lpips)
         return osp_error(OSP_ERR_USAGE, "--lpips FILE is needed (the frozen VGG16 LPIPS of the "
                          "reference's loss), or a perceptual weight of 0");
-    if (osp_train_begin(&tr->run, o->run, &tr->dist, o->resume, o->init || o->config,
-                        "--init VAE or --config FILE", busy, &tr->start_step, &ckpt))
+    if (osp_trainer_begin(core, o->init || o->config, "--init VAE or --config FILE", busy, &ckpt))
         return osp_error_code();
-    osp_status st = ckpt ? read_state(tr, ckpt, tr->start_step) : OSP_OK;
+    osp_status st = ckpt ? read_state(tr, ckpt, core->start_step) : OSP_OK;
     st = st ? st : load_vae(tr, ckpt);
     if (!st) {
         tr->vae_params = osp_vae_params(tr->vae);
@@ -258,11 +249,11 @@ static osp_status setup(trainer *tr, bool *busy)
     if (st && ckpt)
         osp_error_context("cannot resume from %s", ckpt);
     free(ckpt);
-    if (!st && o->perceptual_weight != 0 && !(tr->lpips = osp_lpips_load(o->lpips,
-                                                                         o->device)))
+    if (!st && o->perceptual_weight != 0 &&
+        !(tr->lpips = osp_lpips_load(o->lpips, o->common.device)))
         st = osp_error_code();
     if (!st)
-        st = osp_vae_data_open(&tr->data, o->data, tr->frames, tr->sample_rate, tr->size);
+        st = osp_vae_data_open(&tr->data, o->common.data, tr->frames, tr->sample_rate, tr->size);
     if (!st)
         st = osp_epoch_order_init(&tr->order, tr->data.files.n, tr->seed);
     for (size_t i = 0; !st && i < tr->vae_params->n; i++)
@@ -270,21 +261,27 @@ static osp_status setup(trainer *tr, bool *busy)
     tr->batch_step = (osp_vae_trainer){
         .vae = tr->vae, .vae_params = tr->vae_params, .disc = tr->disc,
         .disc_tensors = tr->disc_tensors, .n_disc = tr->n_disc, .lpips = tr->lpips,
-        .opt = &tr->opt, .opt_disc = &tr->opt_disc, .zero = tr->zero.n ? &tr->zero : NULL,
-        .kl_weight = o->kl_weight,
+        .opt = &core->opt, .opt_disc = &tr->opt_disc,
+        .zero = core->zero.n ? &core->zero : NULL, .kl_weight = o->kl_weight,
         .perceptual_weight = o->perceptual_weight, .disc_weight = o->disc_weight,
-        .max_grad_norm = o->max_grad_norm, .disc_start = tr->disc_start, .dist = &tr->dist,
+        .max_grad_norm = o->common.max_grad_norm, .disc_start = tr->disc_start,
+        .dist = &core->dist,
     };
+    if (!st && core->start_step < o->common.max_steps)
+        osp_log_info("training the VAE %s from step %lld to %lld on %zu videos (%lld x %lldx%lld)",
+                     core->start_step ? o->common.run : o->init ? o->init : o->config,
+                     (long long)core->start_step, (long long)o->common.max_steps,
+                     tr->data.files.n, (long long)tr->frames, (long long)tr->size,
+                     (long long)tr->size);
     return st;
 }
 
-static void teardown(trainer *tr)
+static void teardown(void *ctx)
 {
+    trainer *tr = ctx;
     osp_epoch_order_free(&tr->order);
     osp_vae_data_close(&tr->data);
-    osp_adamw_free(&tr->opt);
     osp_adamw_free(&tr->opt_disc);
-    osp_zero_free(&tr->zero);
     if (tr->vae_params)
         osp_vae_trainer_set_grad(tr->vae_params->tensors, tr->vae_params->n, false);
     if (tr->disc)
@@ -293,7 +290,6 @@ static void teardown(trainer *tr)
     osp_patchgan_free(tr->disc);
     osp_vae_free(tr->vae);
     free(tr->config);
-    osp_train_run_close(&tr->run);
 }
 
 /* ---- steps ---- */
@@ -306,7 +302,8 @@ typedef struct step_stats {
 /* The batch of step k (0-based) on this rank: [B, 3, F, S, S]. */
 static osp_tensor *batch_clips(trainer *tr, int64_t k)
 {
-    int64_t B = tr->batch, first = (k * tr->dist.size + tr->dist.rank) * B;
+    const osp_dist *dist = &tr->core.dist;
+    int64_t B = tr->batch, first = (k * dist->size + dist->rank) * B;
     osp_tensor **clips = malloc((size_t)B * sizeof *clips);
     if (!clips) {
         osp_error_nomem("batch", (size_t)B * sizeof *clips);
@@ -338,7 +335,8 @@ static osp_tensor *posterior_noise(const trainer *tr, int64_t k)
                         tr->size / sf};
     osp_tensor *eps = osp_tensor_new(OSP_F32, 5, shape, OSP_DEVICE_CPU);
     int64_t per_clip = eps ? osp_numel(eps) / tr->batch : 0;
-    int64_t first = (k * tr->dist.size + tr->dist.rank) * tr->batch;
+    const osp_dist *dist = &tr->core.dist;
+    int64_t first = (k * dist->size + dist->rank) * tr->batch;
     for (int64_t b = 0; eps && b < tr->batch; b++) {
         uint64_t key = osp_stream_seed(tr->seed, OSP_STREAM_VAE_NOISE, (uint64_t)(first + b));
         if (osp_rng_normal_fill(osp_f32(eps) + b * per_clip, per_clip, key, 0))
@@ -347,38 +345,43 @@ static osp_tensor *posterior_noise(const trainer *tr, int64_t k)
     return eps;
 }
 
-static osp_status train_step(trainer *tr, int64_t step, step_stats *s)
-{
-    double t0 = osp_train_clock();
-    int64_t k = step - 1;
-    memset(s, 0, sizeof *s);
-    osp_pool_push();
-    /* made on the host, trained on where the VAE is */
-    osp_tensor *x = osp_to_device(batch_clips(tr, k), tr->o->device);
-    osp_tensor *eps = x ? osp_to_device(posterior_noise(tr, k), tr->o->device) : NULL;
-    osp_status st = eps ? osp_vae_train_batch(&tr->batch_step, k, x, eps, &s->b)
-                        : osp_error_code();
-    osp_pool_pop();
-    s->seconds = osp_train_clock() - t0;
-    return st;
-}
-
 static void log_metrics(const trainer *tr, int64_t step, const step_stats *s)
 {
-    FILE *f = tr->o->metrics;
+    FILE *f = tr->o->common.metrics;
     const osp_vae_batch_stats *b = &s->b;
-    if (!f || !tr->lead)
+    if (!f || !tr->core.lead)
         return;
-    int64_t samples = step * tr->batch * tr->dist.size;
+    int64_t samples = step * tr->batch * tr->core.dist.size;
     fprintf(f, "{\"step\": %" PRId64 ", \"epoch\": %" PRId64 ", \"loss\": %.9g, \"nll\": %.9g, "
                "\"kl\": %.9g, \"g_loss\": %.9g, \"d_weight\": %.9g, \"disc_loss\": %.9g, "
                "\"logits_real\": %.9g, \"logits_fake\": %.9g, \"grad_norm\": %.9g, "
                "\"disc_grad_norm\": %.9g, \"samples_per_s\": %.4g, \"max_rss_mb\": %.1f}\n",
             step, samples / (int64_t)tr->data.files.n, b->loss, b->nll, b->kl, b->g_loss,
             b->d_weight, b->disc_loss, b->logits_real, b->logits_fake, b->grad_norm,
-            b->disc_grad_norm, (double)(tr->batch * tr->dist.size) / fmax(s->seconds, 1e-9),
+            b->disc_grad_norm, (double)(tr->batch * tr->core.dist.size) / fmax(s->seconds, 1e-9),
             osp_train_max_rss_mb());
     fflush(f);
+}
+
+/* Runs and logs step `step`. */
+static osp_status train_step(void *ctx, int64_t step)
+{
+    trainer *tr = ctx;
+    osp_device device = tr->o->common.device;
+    step_stats s = {0};
+    double t0 = osp_train_clock();
+    int64_t k = step - 1;
+    osp_pool_push();
+    /* made on the host, trained on where the VAE is */
+    osp_tensor *x = osp_to_device(batch_clips(tr, k), device);
+    osp_tensor *eps = x ? osp_to_device(posterior_noise(tr, k), device) : NULL;
+    osp_status st = eps ? osp_vae_train_batch(&tr->batch_step, k, x, eps, &s.b)
+                        : osp_error_code();
+    osp_pool_pop();
+    s.seconds = osp_train_clock() - t0;
+    if (!st)
+        log_metrics(tr, step, &s);
+    return st;
 }
 
 /* The discriminator and its optimiser, beside the VAE's files. */
@@ -395,59 +398,17 @@ static osp_status save_extra(void *ctx, const char *dir)
 static osp_status save(void *ctx, int64_t step)
 {
     trainer *tr = ctx;
-    char *state = state_json(tr, step);
-    osp_moment_source moments = osp_zero_moments(&tr->zero);
     osp_checkpoint c = {
         .config_text = tr->config, .config_len = tr->config_len, .model = tr->vae_params,
-        .opt = &tr->opt, .names = (const char *const *)tr->vae_params->names,
-        .moments = tr->zero.n ? &moments : NULL, .state_json = state, .extra = save_extra,
+        .names = (const char *const *)tr->vae_params->names, .extra = save_extra,
         .extra_ctx = tr,
     };
-    osp_status st = state ? osp_train_save(&tr->run, step, &c, tr->o->keep) : osp_error_code();
-    osp_zero_moments_done(&tr->zero);
-    free(state);
-    return st;
-}
-
-/* The other ranks while rank 0 saves: their shares of the moments. */
-static osp_status serve(void *ctx, int64_t step)
-{
-    (void)step;
-    trainer *tr = ctx;
-    return tr->zero.n ? osp_zero_send_moments(&tr->zero, &tr->opt) : OSP_OK;
-}
-
-static osp_status step(void *ctx, int64_t step)
-{
-    trainer *tr = ctx;
-    step_stats s;
-    osp_status st = train_step(tr, step, &s);
-    if (!st)
-        log_metrics(tr, step, &s);
-    return st;
+    return osp_trainer_save(&tr->core, step, &c, state_json(tr, step));
 }
 
 osp_status osp_vae_train(const osp_vae_train_opts *o, bool *busy)
 {
-    trainer tr = {.o = o, .run = {.lock_fd = -1}, .dist = {.rank = 0, .size = 1}};
-    if (o->dist)
-        tr.dist = *o->dist;
-    tr.lead = tr.dist.rank == 0;
-    osp_train_loop loop = {
-        .run = o->run, .dist = &tr.dist, .max_steps = o->max_steps,
-        .checkpoint_every = o->checkpoint_every, .time_budget = o->time_budget,
-        .started = osp_train_clock(), .stop = o->stop, .step = step, .save = save, .serve = serve,
-        .ctx = &tr,
-    };
-    osp_status st = setup(&tr, busy);
-    if (!st && tr.start_step < o->max_steps)
-        osp_log_info("training the VAE %s from step %lld to %lld on %zu videos (%lld x %lldx%lld)",
-                     tr.start_step ? o->run : o->init ? o->init : o->config,
-                     (long long)tr.start_step, (long long)o->max_steps, tr.data.files.n,
-                     (long long)tr.frames, (long long)tr.size, (long long)tr.size);
-    loop.start = tr.start_step;
-    if (!st)
-        st = osp_train_loop_run(&loop);
-    teardown(&tr);
-    return st;
+    static const osp_trainer_ops ops = {setup, train_step, save, teardown};
+    trainer tr = {.o = o};
+    return osp_trainer_run(&tr.core, &o->common, &ops, &tr, busy);
 }

@@ -25,40 +25,29 @@
 #ifndef OSP_TRAIN_VAE_TRAIN_H
 #define OSP_TRAIN_VAE_TRAIN_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
-#include "train/dist.h"
+#include "train/train_loop.h"
 
 typedef struct osp_vae_train_opts {
+    /* data: a folder of videos (.avi, .mp4, .webm; recursive) or a list;
+     * device: where the VAE, the discriminator and LPIPS run;
+     * max_grad_norm clips both models. With dist, both models' gradients
+     * are averaged; the discriminator's batch statistics stay per rank (as
+     * under DDP). */
+    osp_train_opts common;
     const char *init;   /* VAE folder to start from, or NULL ... */
     const char *config; /* ... a config.json to train from scratch */
     const char *init_2d; /* with config: a 2-D SD VAE (diffusers folder or
                           * .safetensors) the VAE is tail-initialised from
                           * (models/causalvae.h osp_vae_init_2d); NULL: random */
     const char *lpips;  /* VGG16 LPIPS weights; NULL only with perceptual_weight 0 */
-    const char *data;   /* folder of videos (.avi, .mp4, .webm; recursive), or a list */
-    const char *run;    /* run folder */
-    osp_device device;  /* where the VAE, the discriminator and LPIPS run */
-    int64_t frames, sample_rate, size, batch; /* clips of frames × size² per rank */
-    int64_t max_steps;  /* stop at this step (batches) */
-    double time_budget; /* seconds (0: none) */
+    int64_t frames, sample_rate, size; /* clips of frames × size² */
     double lr, disc_lr; /* Adam learning rates of the VAE and the discriminator */
-    double kl_weight, perceptual_weight, disc_weight, max_grad_norm;
+    double kl_weight, perceptual_weight, disc_weight;
     int64_t disc_start; /* in Lightning global steps, 2 per batch */
     int64_t ndf, disc_layers;
-    uint64_t seed; /* < 2^53 */
-    int64_t checkpoint_every, keep;
-    bool resume;
-    bool shard_optimizer; /* ZeRO-1 of the VAE's AdamW state (train/zero.h) */
-    FILE *metrics; /* one JSON object per step, or NULL */
-    /* NULL, or the ranks of a data-parallel run: rank r takes batch
-     * k·R + r, both models' gradients and the metrics are averaged; the
-     * discriminator's batch statistics stay per rank (as under DDP) */
-    const osp_dist *dist;
-    volatile sig_atomic_t *stop;
 } osp_vae_train_opts;
 
 /* The reference's defaults (lr 1e-5 for both, kl 1e-6, perceptual 1,
