@@ -27,6 +27,8 @@
 #                  (default: bench/.venv/bin/python)
 #   BENCH_DATA     folder for the generated inputs (default /tmp/osp-eval-bench;
 #                  made once, about 90 MB)
+#   BENCH_CASES    which cases to run: psnr-ssim, lpips or both (default
+#                  "psnr-ssim lpips")
 set -eu
 
 bin=${1:?usage: eval_bench.sh BIN}
@@ -35,6 +37,7 @@ python=${BENCH_PYTHON:-$here/.venv/bin/python}
 threads=${BENCH_THREADS:-$(nproc)}
 rounds=${BENCH_ROUNDS:-2}
 data=${BENCH_DATA:-/tmp/osp-eval-bench}
+cases=${BENCH_CASES:-psnr-ssim lpips}
 lin=$here/../../shared/fixtures/eval/real_lpips_alex_lin_v0.1.safetensors
 export OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" BENCH_THREADS="$threads"
 
@@ -67,9 +70,13 @@ median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 
 r=0
 while [ "$r" -lt "$rounds" ]; do
     echo "round $((r + 1)) of $rounds" >&2
-    run_case psnr-ssim psnr,ssim --pairs "$data/pairs.tsv"
-    run_case lpips lpips --lpips-model "$data/alex.safetensors" \
-        "$data/lpips.msgpack" "$data/lpips-rec.msgpack"
+    case " $cases " in *" psnr-ssim "*)
+        run_case psnr-ssim psnr,ssim --pairs "$data/pairs.tsv" ;;
+    esac
+    case " $cases " in *" lpips "*)
+        run_case lpips lpips --lpips-model "$data/alex.safetensors" \
+            "$data/lpips.msgpack" "$data/lpips-rec.msgpack" ;;
+    esac
     r=$((r + 1))
 done
 
@@ -91,8 +98,14 @@ row() {
                o, t, o / t, t / o, oc, tc, oc / tc, f ? sprintf("%.1f", f / (o * 1e6)) : ""
     }'
 }
-row psnr-ssim PSNR+SSIM "100 pairs of 17x256x256" 0
+has_case() { [ -s "$tmp/$1.osp" ]; }
+if has_case psnr-ssim; then
+    row psnr-ssim PSNR+SSIM "100 pairs of 17x256x256" 0
+fi
 # AlexNet convs per 256x256 frame: 2 * C_out * C_in * k^2 * h * w summed
 # over the five (63, 31, 15, 15, 15 pixels a side), both frames of a pair.
 alex='64*3*121*63*63 + 192*64*25*31*31 + 384*192*9*225 + 256*384*9*225 + 256*256*9*225'
-row lpips "LPIPS (AlexNet)" "2 clips of 17x256x256" "$(awk "BEGIN { print 2 * 34 * 2 * ($alex) }")"
+if has_case lpips; then
+    row lpips "LPIPS (AlexNet)" "2 clips of 17x256x256" \
+        "$(awk "BEGIN { print 2 * 34 * 2 * ($alex) }")"
+fi

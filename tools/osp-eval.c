@@ -154,14 +154,24 @@ static osp_status lpips_video(osp_lpips *lp, osp_tensor *x, osp_tensor *y, doubl
     return st;
 }
 
-/* Scores one video pair ([T, 3, H, W] each) and adds it to the sums. */
+/* Scores one video pair ([T, 3, H, W] each) and adds it to the sums. PSNR
+ * and SSIM read u8 frames as they are (when both sides are u8); the
+ * networks get float32 copies. */
 static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_tensor *y)
 {
     int64_t T = x->shape[0];
     double *v = malloc((size_t)T * sizeof *v);
     if (!v)
         return osp_error_nomem("scores", (unsigned long long)T * sizeof *v);
-    osp_status st = OSP_OK;
+    osp_pool_push();
+    if (x->dtype != y->dtype) {
+        x = osp_eval_frames_f32(x);
+        y = osp_eval_frames_f32(y);
+    }
+    bool nets = ev->on[M_LPIPS] || ev->on[M_FLOLPIPS];
+    osp_tensor *xf = nets ? osp_eval_frames_f32(x) : NULL;
+    osp_tensor *yf = nets ? osp_eval_frames_f32(y) : NULL;
+    osp_status st = !x || !y || (nets && (!xf || !yf)) ? osp_error_code() : OSP_OK;
     for (int m = 0; m < METRICS && !st; m++) {
         if (!ev->on[m])
             continue;
@@ -169,14 +179,15 @@ static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_
         switch (m) {
         case M_PSNR: st = osp_psnr(x, y, v); break;
         case M_SSIM: st = osp_ssim(x, y, v); break;
-        case M_LPIPS: st = lpips_video(ev->lpips, x, y, v); break;
-        default: st = osp_flolpips(ev->lpips, ev->pwc, x, y, v);
+        case M_LPIPS: st = lpips_video(ev->lpips, xf, yf, v); break;
+        default: st = osp_flolpips(ev->lpips, ev->pwc, xf, yf, v);
         }
         if (!st)
             st = osp_eval_series_add(&r->series[m], v, n);
         if (!st)
             st = osp_eval_series_add(&ev->total[m], v, n);
     }
+    osp_pool_pop();
     free(v);
     return st;
 }

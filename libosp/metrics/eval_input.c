@@ -3,6 +3,7 @@
 #include "backend/ops.h"
 #include "io/clip.h"
 #include "io/stream.h"
+#include "metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,24 +48,24 @@ int64_t osp_eval_frame_indices(int64_t total, int64_t num_frames, int64_t sample
     return count;
 }
 
-static osp_tensor *frames_tensor(int64_t count, int64_t height, int64_t width)
+static osp_tensor *frames_tensor(osp_dtype dtype, int64_t count, int64_t height, int64_t width)
 {
-    return osp_tensor_new(OSP_F32, 4, (int64_t[]){count, 3, height, width}, OSP_DEVICE_CPU);
+    return osp_tensor_new(dtype, 4, (int64_t[]){count, 3, height, width}, OSP_DEVICE_CPU);
 }
 
 osp_tensor *osp_eval_frames_from_rgb(const uint8_t *rgb, int64_t height, int64_t width,
                                      const int64_t *idx, int64_t count)
 {
-    osp_tensor *out = frames_tensor(count, height, width);
+    osp_tensor *out = frames_tensor(OSP_U8, count, height, width);
     if (!out)
         return NULL;
     int64_t plane = height * width;
-    float *o = osp_f32(out);
+    uint8_t *o = osp_data(out);
     for (int64_t t = 0; t < count; t++) {
         const uint8_t *src = rgb + idx[t] * plane * 3;
         for (int c = 0; c < 3; c++)
             for (int64_t i = 0; i < plane; i++)
-                o[(t * 3 + c) * plane + i] = (float)src[3 * i + c] / 255.0f;
+                o[(t * 3 + c) * plane + i] = src[3 * i + c];
     }
     return out;
 }
@@ -83,29 +84,42 @@ osp_tensor *osp_eval_frames_from_video(osp_tensor *video, int64_t b, const int64
     }
     osp_tensor *v = osp_tensor_contiguous(video);
     int64_t T = video->shape[2], plane = video->shape[3] * video->shape[4];
-    osp_tensor *out = v ? frames_tensor(count, video->shape[3], video->shape[4]) : NULL;
+    osp_tensor *out = v ? frames_tensor(v->dtype, count, video->shape[3], video->shape[4]) : NULL;
     if (!out)
         return NULL;
-    float *o = osp_f32(out);
-    const uint8_t *u8 = v->dtype == OSP_U8 ? osp_data(v) : NULL;
-    const float *f32 = u8 ? NULL : osp_f32(v);
-    float scaled[256]; /* (float)u / 255.0f, the reference's float32 division */
-    for (int u = 0; u < 256; u++)
-        scaled[u] = (float)u / 255.0f;
+    bool u8 = v->dtype == OSP_U8;
     for (int64_t t = 0; t < count; t++)
         for (int64_t c = 0; c < 3; c++) {
-            int64_t src = ((b * 3 + c) * T + idx[t]) * plane;
-            float *dst = o + (t * 3 + c) * plane;
+            int64_t src = ((b * 3 + c) * T + idx[t]) * plane, dst = (t * 3 + c) * plane;
             if (u8) {
-                for (int64_t i = 0; i < plane; i++)
-                    dst[i] = scaled[u8[src + i]];
+                memcpy((uint8_t *)osp_data(out) + dst, (const uint8_t *)osp_data(v) + src,
+                       (size_t)plane);
                 continue;
             }
+            const float *f32 = osp_f32(v) + src;
+            float *o = osp_f32(out) + dst;
             for (int64_t i = 0; i < plane; i++) {
-                float y = (f32[src + i] + 1.0f) / 2.0f;
-                dst[i] = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y; /* NaN stays NaN */
+                float y = (f32[i] + 1.0f) / 2.0f;
+                o[i] = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y; /* NaN stays NaN */
             }
         }
+    return out;
+}
+
+osp_tensor *osp_eval_frames_f32(osp_tensor *frames)
+{
+    if (!frames || frames->dtype != OSP_U8)
+        return frames;
+    osp_tensor *u8 = osp_tensor_contiguous(frames);
+    osp_tensor *out = u8 ? osp_tensor_new(OSP_F32, u8->ndim, u8->shape, OSP_DEVICE_CPU) : NULL;
+    if (!out)
+        return NULL;
+    const uint8_t *src = osp_data(u8);
+    float *o = osp_f32(out);
+    int64_t n = osp_numel(out);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        o[i] = osp_unit_u8(src[i]);
     return out;
 }
 
@@ -125,7 +139,8 @@ osp_tensor *osp_eval_resize_crop(osp_tensor *frames, int64_t resolution, int64_t
             size[1] = (int64_t)floor((double)W / (double)H * (double)resolution);
         }
         if (size[0] != H || size[1] != W)
-            frames = osp_interpolate(frames, 2, size, OSP_INTERP_LINEAR, false);
+            frames = osp_interpolate(osp_eval_frames_f32(frames), 2, size, OSP_INTERP_LINEAR,
+                                     false);
         H = size[0];
         W = size[1];
     }

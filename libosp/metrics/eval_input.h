@@ -21,23 +21,29 @@
 int64_t osp_eval_frame_indices(int64_t total, int64_t num_frames, int64_t sample_rate,
                                int64_t *idx);
 
-/* Frames idx[0..count) of RGB24 frames [T][H][W][3] as float32
- * [count, 3, H, W], value = u8 / 255 (in float32). */
+/* Frames idx[0..count) of RGB24 frames [T][H][W][3] as u8
+ * [count, 3, H, W] (planes; osp_eval_frames_f32 gives the values). */
 osp_tensor *osp_eval_frames_from_rgb(const uint8_t *rgb, int64_t height, int64_t width,
                                      const int64_t *idx, int64_t count);
 
 /* Frames idx[0..count) of batch item b of a `video` tensor [B, 3, T, H, W]
- * as float32 [count, 3, H, W] in [0, 1]: u8 / 255, or (v + 1) / 2 clamped
- * to [0, 1] for f32 in [-1, 1] (not quantised to 8 bits). */
+ * as [count, 3, H, W]: u8 stays u8, f32 in [-1, 1] becomes (v + 1) / 2
+ * clamped to [0, 1] (not quantised to 8 bits). */
 osp_tensor *osp_eval_frames_from_video(osp_tensor *video, int64_t b, const int64_t *idx,
                                        int64_t count);
+
+/* Frames as float32 in [0, 1]: u8 ones as osp_unit_u8 reads them (a new
+ * pool-owned tensor), float32 ones as they are. PSNR and SSIM read u8
+ * frames directly; the networks take float32. */
+osp_tensor *osp_eval_frames_f32(osp_tensor *frames);
 
 /* pytorchvideo short_side_scale then torchvision's centre crop on frames
  * [T, 3, H, W]: with resolution S > 0 the short side becomes S and the
  * long one floor(long / short * S) (in double), by bilinear resize
  * (align_corners=False, no antialiasing; an unchanged size is an exact
- * copy); with crop_h, crop_w > 0 the centre crop with round-half-even
- * offsets. OSP_ERR_DATA when the frames are smaller than the crop. */
+ * copy, resized u8 frames come out float32); with crop_h, crop_w > 0 the
+ * centre crop with round-half-even offsets. OSP_ERR_DATA when the frames
+ * are smaller than the crop. */
 osp_tensor *osp_eval_resize_crop(osp_tensor *frames, int64_t resolution, int64_t crop_h,
                                  int64_t crop_w);
 
@@ -48,10 +54,11 @@ typedef struct osp_eval_options {
     int64_t resolution, crop_h, crop_w;
 } osp_eval_options;
 
-/* Loads the videos at `path` as frames [T, 3, h, w] in [0, 1], selected
- * and preprocessed per `o`: an osp stream (its first `video` tensor; each
- * batch item is one video; "-" = stdin), or anything io/clip.h reads (a
- * video file, a PNG, a folder or glob of PNGs: one video). *videos is a
+/* Loads the videos at `path` as frames [T, 3, h, w] (u8 from 8-bit input
+ * that is not resized, float32 in [0, 1] otherwise), selected and
+ * preprocessed per `o`: an osp stream (its first `video` tensor; each batch
+ * item is one video; "-" = stdin), or anything io/clip.h reads (a video
+ * file, a PNG, a folder or glob of PNGs: one video). *videos is a
  * malloc'd array of *count owned tensors (osp_eval_videos_free). */
 osp_status osp_eval_load(const char *path, const osp_eval_options *o, osp_tensor ***videos,
                          int64_t *count);

@@ -4,7 +4,8 @@
 
 #include "core/tensor.h"
 
-/* x and y: host, contiguous, float32, the same [T, C, H, W] shape. */
+/* x and y: host, contiguous, the same [T, C, H, W] shape, both float32 or
+ * both u8. */
 osp_status metrics_check_frames(const char *metric, const osp_tensor *x, const osp_tensor *y);
 
 #endif

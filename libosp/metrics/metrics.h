@@ -1,11 +1,17 @@
 /* metrics.h — PSNR and SSIM exactly as Open-Sora-Plan's evaluation
  * computes them (spec/eval.md sections 2 and 3), on frames held on the
- * host: x (real) and y (generated) are float32 [T, C, H, W] tensors with
- * values in [0, 1]; one value per frame goes to out[T]. */
+ * host: x (real) and y (generated) are [T, C, H, W] tensors, both float32
+ * with values in [0, 1] or both u8 (read as osp_unit_u8 does); one value
+ * per frame goes to out[T]. */
 #ifndef OSP_METRICS_H
 #define OSP_METRICS_H
 
 #include "core/tensor.h"
+
+#include <stdint.h>
+
+/* An 8-bit value as the reference reads it: (float32)u / 255 in float32. */
+static inline float osp_unit_u8(uint8_t u) { return (float)u / 255.0f; }
 
 /* What the reference returns when the frame MSE (as float32) is below
  * 1e-10: identical frames, but also nearly identical large ones. */

@@ -45,7 +45,8 @@ static osp_tensor *videos(const char *name)
     return t;
 }
 
-/* Video b of a fixture video tensor as [T, 3, H, W] float32 in [0, 1]. */
+/* Video b of a fixture video tensor as [T, 3, H, W] u8 frames (what
+ * osp-eval scores PSNR and SSIM on; osp_eval_frames_f32 gives the values). */
 static osp_tensor *video_frames(const osp_tensor *v, int64_t b)
 {
     int64_t T = v->shape[1], H = v->shape[2], W = v->shape[3], idx[64];
@@ -164,7 +165,8 @@ TEST(preprocessing_matches_fixture)
         int64_t T = u8->shape[0], idx[2] = {0, 1};
         osp_tensor *frames = osp_eval_frames_from_rgb(osp_data(u8), u8->shape[1], u8->shape[2],
                                                       idx, T);
-        osp_tensor *got = osp_eval_resize_crop(frames, res[i], crop[i], crop[i]);
+        osp_tensor *got =
+            osp_eval_frames_f32(osp_eval_resize_crop(frames, res[i], crop[i], crop[i]));
         CHECK(close_tensor(out_name, got, expected(EVAL "ops.safetensors", out_name), TOL_ABS,
                            1e-5));
     }
@@ -250,10 +252,11 @@ static const scores *fixture_scores(void)
         s.T = real->shape[1];
         osp_status st = OSP_OK;
         for (int64_t b = 0; b < s.B && !st; b++) {
-            osp_tensor *x = video_frames(real, b), *y = video_frames(gen, b);
-            st = osp_psnr(x, y, s.psnr[b]);
+            osp_tensor *x8 = video_frames(real, b), *y8 = video_frames(gen, b);
+            osp_tensor *x = osp_eval_frames_f32(x8), *y = osp_eval_frames_f32(y8);
+            st = osp_psnr(x8, y8, s.psnr[b]);
             if (!st)
-                st = osp_ssim(x, y, s.ssim[b]);
+                st = osp_ssim(x8, y8, s.ssim[b]);
             if (!st)
                 st = osp_lpips_frames(lp, x, y, s.lpips[b], &s.layers[b][0][0]);
             if (!st)
@@ -304,6 +307,25 @@ TEST(ssim_matches_fixture)
     CHECK(s && s->ssim[2][0] == 1.0); /* identical frames: exactly 1 */
 }
 
+/* u8 frames and their float32 values: the same PSNR and SSIM, to the bit
+ * (SSIM reads the same doubles; PSNR the same float32 differences). */
+TEST(u8_and_float32_frames_score_alike)
+{
+    osp_tensor *real = videos("real"), *gen = videos("generated");
+    CHECK(real && gen);
+    for (int64_t b = 0; real && gen && b < real->shape[0]; b++) {
+        osp_tensor *x8 = video_frames(real, b), *y8 = video_frames(gen, b);
+        osp_tensor *x = osp_eval_frames_f32(x8), *y = osp_eval_frames_f32(y8);
+        double p8[8], p[8], s8[8], s[8];
+        CHECK(osp_psnr(x8, y8, p8) == OSP_OK && osp_psnr(x, y, p) == OSP_OK);
+        CHECK(osp_ssim(x8, y8, s8) == OSP_OK && osp_ssim(x, y, s) == OSP_OK);
+        for (int64_t t = 0; t < real->shape[1]; t++) {
+            CHECK(p8[t] == p[t]);
+            CHECK(s8[t] == s[t]);
+        }
+    }
+}
+
 TEST(lpips_matches_fixture)
 {
     const scores *s = fixture_scores();
@@ -333,7 +355,7 @@ TEST(flows_match_fixture)
         int64_t B = real->shape[0], T = real->shape[1];
         osp_tensor *flows[8];
         for (int64_t b = 0; b < B; b++) {
-            osp_tensor *v = video_frames(side ? gen : real, b);
+            osp_tensor *v = osp_eval_frames_f32(video_frames(side ? gen : real, b));
             flows[b] =
                 osp_pwcnet_flow(pwc, osp_slice(v, 0, 0, T - 1, 1), osp_slice(v, 0, 1, T, 1));
         }
@@ -550,6 +572,7 @@ int main(void)
     RUN(frame_indices_follow_the_reference_rule);
     RUN(psnr_matches_fixture);
     RUN(ssim_matches_fixture);
+    RUN(u8_and_float32_frames_score_alike);
     RUN(lpips_matches_fixture);
     RUN(flows_match_fixture);
     RUN(flolpips_matches_fixture);
