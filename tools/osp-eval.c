@@ -154,42 +154,86 @@ static osp_status lpips_video(osp_lpips *lp, osp_tensor *x, osp_tensor *y, doubl
     return st;
 }
 
-/* Scores one video pair ([T, 3, H, W] each) and adds it to the sums. PSNR
- * and SSIM read u8 frames as they are (when both sides are u8); the
- * networks get float32 copies. */
-static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_tensor *y)
+/* Adds video pair (x, y)'s scores ([T, 3, H, W] each) to the sums: PSNR
+ * and SSIM from pixel[] (computed for the whole pair, see pixel_scores),
+ * the networks' on float32 copies of the frames. */
+static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_tensor *y,
+                              double *const pixel[METRICS])
 {
     int64_t T = x->shape[0];
     double *v = malloc((size_t)T * sizeof *v);
     if (!v)
         return osp_error_nomem("scores", (unsigned long long)T * sizeof *v);
     osp_pool_push();
-    if (x->dtype != y->dtype) {
-        x = osp_eval_frames_f32(x);
-        y = osp_eval_frames_f32(y);
-    }
     bool nets = ev->on[M_LPIPS] || ev->on[M_FLOLPIPS];
     osp_tensor *xf = nets ? osp_eval_frames_f32(x) : NULL;
     osp_tensor *yf = nets ? osp_eval_frames_f32(y) : NULL;
-    osp_status st = !x || !y || (nets && (!xf || !yf)) ? osp_error_code() : OSP_OK;
+    osp_status st = nets && (!xf || !yf) ? osp_error_code() : OSP_OK;
     for (int m = 0; m < METRICS && !st; m++) {
         if (!ev->on[m])
             continue;
         int64_t n = m == M_FLOLPIPS ? T - 1 : T;
+        const double *values = v;
         switch (m) {
-        case M_PSNR: st = osp_psnr(x, y, v); break;
-        case M_SSIM: st = osp_ssim(x, y, v); break;
+        case M_PSNR:
+        case M_SSIM: values = pixel[m]; break;
         case M_LPIPS: st = lpips_video(ev->lpips, xf, yf, v); break;
         default: st = osp_flolpips(ev->lpips, ev->pwc, xf, yf, v);
         }
         if (!st)
-            st = osp_eval_series_add(&r->series[m], v, n);
+            st = osp_eval_series_add(&r->series[m], values, n);
         if (!st)
-            st = osp_eval_series_add(&ev->total[m], v, n);
+            st = osp_eval_series_add(&ev->total[m], values, n);
     }
     osp_pool_pop();
     free(v);
     return st;
+}
+
+/* A u8 side against a float32 one: both become float32 (PSNR and SSIM
+ * take two frames of one type). */
+static osp_status same_dtypes(osp_tensor **va, osp_tensor **vb, int64_t n)
+{
+    osp_status st = OSP_OK;
+    for (int64_t i = 0; i < n && !st; i++) {
+        if (va[i]->dtype == vb[i]->dtype)
+            continue;
+        osp_pool_push();
+        osp_tensor *a = osp_retain(osp_eval_frames_f32(va[i]));
+        osp_tensor *b = osp_retain(osp_eval_frames_f32(vb[i]));
+        osp_pool_pop();
+        osp_release(va[i]);
+        osp_release(vb[i]);
+        va[i] = a;
+        vb[i] = b;
+        st = a && b ? OSP_OK : osp_error_code();
+    }
+    return st;
+}
+
+/* PSNR and SSIM (those asked for) of all n video pairs in one call, so that
+ * their planes are spread over the threads together: pixel[m][i] points at
+ * video i's values, in one malloc'd block per metric (*blocks). */
+static osp_status pixel_scores(const evaluator *ev, osp_tensor **va, osp_tensor **vb, int64_t n,
+                               double **pixel[METRICS], double *blocks[METRICS])
+{
+    int64_t frames = 0;
+    for (int64_t i = 0; i < n; i++)
+        frames += va[i]->shape[0];
+    for (int m = M_PSNR; m <= M_SSIM; m++) {
+        if (!ev->on[m])
+            continue;
+        pixel[m] = malloc((size_t)n * sizeof *pixel[m]);
+        blocks[m] = malloc((size_t)frames * sizeof *blocks[m]);
+        if (!pixel[m] || !blocks[m])
+            return osp_error_nomem("scores", (unsigned long long)frames * sizeof *blocks[m]);
+        for (int64_t i = 0, t = 0; i < n; t += va[i++]->shape[0])
+            pixel[m][i] = blocks[m] + t;
+    }
+    if (!pixel[M_PSNR] && !pixel[M_SSIM])
+        return OSP_OK;
+    return osp_psnr_ssim((const osp_tensor *const *)va, (const osp_tensor *const *)vb, n,
+                         pixel[M_PSNR], pixel[M_SSIM]);
 }
 
 /* Both sides must hold the same videos: count, frames and frame size,
@@ -226,15 +270,27 @@ static osp_status score_pair(evaluator *ev, const char *a, const char *b, pair_r
     memset(r, 0, sizeof *r);
     osp_tensor **va = NULL, **vb = NULL;
     int64_t na = 0, nb = 0;
+    double **pixel[METRICS] = {0}, *blocks[METRICS] = {0};
     osp_status st = osp_eval_load(a, &ev->input, &va, &na);
     if (!st)
         st = osp_eval_load(b, &ev->input, &vb, &nb);
     if (!st)
         st = check_sides(ev, a, va, na, b, vb, nb);
+    if (!st)
+        st = same_dtypes(va, vb, na);
+    if (!st)
+        st = pixel_scores(ev, va, vb, na, pixel, blocks);
     for (int64_t i = 0; i < na && !st; i++) {
-        st = score_video(ev, r, va[i], vb[i]);
+        double *video_pixel[METRICS] = {0};
+        for (int m = M_PSNR; m <= M_SSIM; m++)
+            video_pixel[m] = pixel[m] ? pixel[m][i] : NULL;
+        st = score_video(ev, r, va[i], vb[i], video_pixel);
         r->videos++;
         r->frames = va[i]->shape[0] > r->frames ? va[i]->shape[0] : r->frames;
+    }
+    for (int m = 0; m < METRICS; m++) {
+        free(pixel[m]);
+        free(blocks[m]);
     }
     osp_eval_videos_free(va, na);
     osp_eval_videos_free(vb, nb);

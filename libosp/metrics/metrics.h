@@ -27,4 +27,11 @@ osp_status osp_psnr(const osp_tensor *x, const osp_tensor *y, double *out);
  * (the valid region is empty), as in the reference. */
 osp_status osp_ssim(const osp_tensor *x, const osp_tensor *y, double *out);
 
+/* Both (or either: a NULL list skips that metric) for n video pairs
+ * x[i], y[i] at once, the planes of all of them spread over the threads:
+ * psnr[i] and ssim[i] receive video i's T values. Same values as the
+ * calls above, for any number of threads. */
+osp_status osp_psnr_ssim(const osp_tensor *const *x, const osp_tensor *const *y, int64_t n,
+                         double *const *psnr, double *const *ssim);
+
 #endif

@@ -1,4 +1,5 @@
-/* ssim.c — SSIM per frame (spec/eval.md section 3; metrics.h).
+/* ssim.c — SSIM of one plane pair (spec/eval.md section 3;
+ * plane_metrics.h; psnr_ssim.c runs it over frames).
  *
  * The 11x11 window is the outer product of a 1-D Gaussian g, so each of
  * the four filtered planes (a, b, a^2 + b^2, ab) is computed separably over
@@ -19,14 +20,13 @@
  * multiplies 6 times, not 11. A strip's loop is also built for AVX2 and
  * AVX-512 (the latter's 32 vector registers hold all of a block's rows),
  * picked at run time. */
+#include "plane_metrics.h"
 #include "metrics.h"
-#include "frames_check.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define WIN 11
+#define WIN SSIM_MIN_SIDE
 #define HALF 5
 #define STRIP 64 /* output columns per strip: a multiple of HSTEP */
 #define BLOCK 4  /* output rows per vertical pass */
@@ -203,58 +203,19 @@ static double strip_sum(const uint8_t *pa, const uint8_t *pb, size_t elem, int64
     return sum;
 }
 
-/* Mean SSIM map of one plane pair (H, W >= 11; elem: 1 for u8, 4 for
- * float32 pixels). */
-static double ssim_plane(const uint8_t *pa, const uint8_t *pb, size_t elem, int64_t H, int64_t W,
-                         const taps *t, double *scratch)
+size_t metrics_ssim_scratch_bytes(void)
 {
+    return (SCRATCH_DOUBLES * sizeof(double) + 63) / 64 * 64;
+}
+
+double metrics_ssim_plane(const uint8_t *a, const uint8_t *b, size_t elem, int64_t H, int64_t W,
+                          double *scratch)
+{
+    taps window = gaussian_window();
     int64_t Wv = W - 2 * HALF, Hv = H - 2 * HALF;
     double total = 0;
     for (int64_t c0 = 0; c0 < Wv; c0 += STRIP)
-        total += strip_sum(pa, pb, elem, H, W, c0, Wv - c0 < STRIP ? Wv - c0 : STRIP, t, scratch);
+        total += strip_sum(a, b, elem, H, W, c0, Wv - c0 < STRIP ? Wv - c0 : STRIP, &window,
+                           scratch);
     return total / (double)(Hv * Wv);
-}
-
-osp_status osp_ssim(const osp_tensor *x, const osp_tensor *y, double *out)
-{
-    if (metrics_check_frames("ssim", x, y))
-        return osp_error_code();
-    int64_t T = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    if (C != 1 && C != 3)
-        return osp_error(OSP_ERR_DATA, "ssim: frames must have 3 (RGB) or 1 channel, got %lld",
-                         (long long)C);
-    if (H < WIN || W < WIN) {
-        for (int64_t t = 0; t < T; t++)
-            out[t] = NAN; /* the reference's mean over an empty valid region */
-        return OSP_OK;
-    }
-    taps window = gaussian_window();
-    size_t elem = x->dtype == OSP_U8 ? 1 : sizeof(float), plane = (size_t)(H * W) * elem;
-    size_t scratch = (SCRATCH_DOUBLES * sizeof(double) + 63) / 64 * 64;
-    const uint8_t *a = osp_data(x), *b = osp_data(y);
-    double *values = malloc((size_t)(T * C) * sizeof *values);
-    if (!values)
-        return osp_error_nomem("ssim values", (unsigned long long)(T * C) * sizeof *values);
-    int failed = 0;
-#pragma omp parallel
-    {
-        double *buf = aligned_alloc(64, scratch);
-        if (!buf) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(dynamic)
-        for (int64_t i = 0; i < T * C; i++)
-            if (buf)
-                values[i] = ssim_plane(a + i * plane, b + i * plane, elem, H, W, &window, buf);
-        free(buf);
-    }
-    for (int64_t t = 0; t < T && !failed; t++) {
-        double sum = 0;
-        for (int64_t c = 0; c < C; c++)
-            sum += values[t * C + c];
-        out[t] = sum / (double)C;
-    }
-    free(values);
-    return failed ? osp_error_nomem("ssim scratch", scratch) : OSP_OK;
 }
