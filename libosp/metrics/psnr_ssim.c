@@ -39,10 +39,14 @@ static osp_status list_planes(const char *name, const osp_tensor *const *x,
         return osp_error_nomem("plane list", (unsigned long long)(total + 1) * sizeof **tasks);
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
-        size_t plane = (size_t)(x[i]->shape[2] * x[i]->shape[3]) * osp_dtype_size(x[i]->dtype);
+        size_t elem = osp_dtype_size(x[i]->dtype);
         const uint8_t *a = osp_data(x[i]), *b = osp_data(y[i]);
-        for (int64_t p = 0; p < x[i]->shape[0] * x[i]->shape[1]; p++)
-            (*tasks)[k++] = (plane_task){a + p * plane, b + p * plane, i};
+        for (int64_t t = 0; t < x[i]->shape[0]; t++)
+            for (int64_t c = 0; c < x[i]->shape[1]; c++) {
+                size_t at = (size_t)(t * x[i]->stride[0] + c * x[i]->stride[1]) * elem;
+                size_t bt = (size_t)(t * y[i]->stride[0] + c * y[i]->stride[1]) * elem;
+                (*tasks)[k++] = (plane_task){a + at, b + bt, i};
+            }
     }
     *count = total;
     return OSP_OK;

@@ -330,6 +330,30 @@ TEST(u8_and_float32_frames_score_alike)
     CHECK(worst <= 1e-5);
 }
 
+/* u8 stream frames at evenly spaced indices are views (frames and
+ * channels strided); PSNR and SSIM score them as their contiguous copies. */
+TEST(strided_u8_frames_score_as_copies)
+{
+    osp_tensor *video = osp_tensor_new(OSP_U8, 5, (int64_t[]){2, 3, 5, 16, 16}, OSP_DEVICE_CPU);
+    uint8_t *px = osp_data(video);
+    for (int64_t i = 0; i < osp_numel(video); i++)
+        px[i] = (uint8_t)(test_u32() >> 24);
+    static const int64_t idx[2][3] = {{1, 2, 3}, {0, 2, 4}};
+    for (int k = 0; k < 2; k++) {
+        osp_tensor *x = osp_eval_frames_from_video(video, 0, idx[k], 3);
+        osp_tensor *y = osp_eval_frames_from_video(video, 1, idx[k], 3);
+        CHECK(x && y && !osp_is_contiguous(x));
+        if (!x || !y)
+            continue;
+        osp_tensor *xc = osp_tensor_contiguous(x), *yc = osp_tensor_contiguous(y);
+        double p[3], pc[3], s[3], sc[3];
+        CHECK(osp_psnr(x, y, p) == OSP_OK && osp_psnr(xc, yc, pc) == OSP_OK);
+        CHECK(osp_ssim(x, y, s) == OSP_OK && osp_ssim(xc, yc, sc) == OSP_OK);
+        for (int t = 0; t < 3; t++)
+            CHECK(p[t] == pc[t] && s[t] == sc[t]);
+    }
+}
+
 TEST(lpips_matches_fixture)
 {
     const scores *s = fixture_scores();
@@ -586,6 +610,7 @@ int main(void)
     RUN(psnr_matches_fixture);
     RUN(ssim_matches_fixture);
     RUN(u8_and_float32_frames_score_alike);
+    RUN(strided_u8_frames_score_as_copies);
     RUN(lpips_matches_fixture);
     RUN(flows_match_fixture);
     RUN(flolpips_matches_fixture);
