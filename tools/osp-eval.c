@@ -156,7 +156,7 @@ static osp_status lpips_video(osp_lpips *lp, osp_tensor *x, osp_tensor *y, doubl
 
 /* Adds video pair (x, y)'s scores ([T, 3, H, W] each) to the sums: PSNR
  * and SSIM from pixel[] (computed for the whole pair, see pixel_scores),
- * the networks' on float32 copies of the frames. */
+ * LPIPS and FloLPIPS computed here on float32 copies of the frames. */
 static osp_status score_video(evaluator *ev, pair_result *r, osp_tensor *x, osp_tensor *y,
                               double *const pixel[METRICS])
 {
@@ -220,7 +220,7 @@ static osp_status pixel_scores(const evaluator *ev, osp_tensor **va, osp_tensor 
     int64_t frames = 0;
     for (int64_t i = 0; i < n; i++)
         frames += va[i]->shape[0];
-    for (int m = M_PSNR; m <= M_SSIM; m++) {
+    for (int m = M_PSNR; m <= M_SSIM && n > 0; m++) {
         if (!ev->on[m])
             continue;
         pixel[m] = malloc((size_t)n * sizeof *pixel[m]);
