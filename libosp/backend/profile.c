@@ -1,6 +1,7 @@
 /* profile.c — OSP_PROFILE's counters and report (see profile.h). */
 #include "profile.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,24 +84,39 @@ bool osp_profile_enabled(void)
     return cached;
 }
 
-/* "op [2,4,5]x[384,384]" (inputs that are absent show as "-"), cut at
+/* Appends printf-style text to key[used..], cut at KEY_LEN; returns the
+ * new length (KEY_LEN or more once full). */
+static size_t appendf(char *key, size_t used, const char *fmt, ...)
+{
+    if (used >= KEY_LEN)
+        return used;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(key + used, KEY_LEN - used, fmt, ap);
+    va_end(ap);
+    return n < 0 ? KEY_LEN : used + (size_t)n;
+}
+
+/* Appends "[2,4,5]" (a scalar: "[]"). */
+static size_t append_shape(char *key, size_t used, const osp_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++)
+        used = appendf(key, used, "%s%lld", d ? "," : "[", (long long)t->shape[d]);
+    return appendf(key, used, "%s", t->ndim ? "]" : "[]");
+}
+
+/* "op [2,4,5]x[384,384]" (inputs that are absent show as "-"); an op
+ * without inputs (fill, randn) by its output, "fill -> [2,320,384]". Cut at
  * KEY_LEN. */
 static void shape_key(const osp_node *n, char *key)
 {
-    size_t used = (size_t)snprintf(key, KEY_LEN, "%s ", osp_op_name(n->op));
-    for (int i = 0; i < n->n_in && used < KEY_LEN; i++) {
-        const osp_tensor *t = n->in[i];
-        used += (size_t)snprintf(key + used, KEY_LEN - used, "%s", i ? "x" : "");
-        if (!t) {
-            used += (size_t)snprintf(key + used, KEY_LEN - used, "-");
-            continue;
-        }
-        for (int d = 0; d < t->ndim && used < KEY_LEN; d++)
-            used += (size_t)snprintf(key + used, KEY_LEN - used, "%s%lld", d ? "," : "[",
-                                     (long long)t->shape[d]);
-        if (used < KEY_LEN)
-            used += (size_t)snprintf(key + used, KEY_LEN - used, "%s", t->ndim ? "]" : "[]");
+    size_t used = appendf(key, 0, "%s ", osp_op_name(n->op));
+    for (int i = 0; i < n->n_in; i++) {
+        used = appendf(key, used, "%s", i ? "x" : "");
+        used = n->in[i] ? append_shape(key, used, n->in[i]) : appendf(key, used, "-");
     }
+    if (n->n_in == 0 && n->n_out > 0)
+        append_shape(key, appendf(key, used, "-> "), n->out[0]);
 }
 
 static counter *shape_counter(const osp_node *n)
