@@ -70,26 +70,24 @@ osp_tensor *osp_eval_frames_from_rgb(const uint8_t *rgb, int64_t height, int64_t
     return out;
 }
 
-/* The step of evenly spaced indices (start + t * step, step >= 1), or 0. */
-static int64_t index_step(const int64_t *idx, int64_t count)
+/* Whether the indices are 0, 1, ..., T - 1: every frame of the clip. */
+static bool every_frame(const int64_t *idx, int64_t count, int64_t T)
 {
-    int64_t step = count > 1 ? idx[1] - idx[0] : 1;
-    for (int64_t t = 1; t < count && step > 0; t++)
-        if (idx[t] - idx[t - 1] != step)
-            step = 0;
-    return step > 0 ? step : 0;
+    for (int64_t t = 0; t < count; t++)
+        if (idx[t] != t)
+            return false;
+    return count == T;
 }
 
-/* Frames start, start + step, ... of batch item b of a contiguous video
- * [B, 3, T, H, W] as a view [count, 3, H, W]: frames and channels strided,
- * each plane contiguous, as PSNR and SSIM take them. */
-static osp_tensor *frames_view(osp_tensor *video, int64_t b, int64_t start, int64_t step,
-                               int64_t count)
+/* Batch item b of a contiguous video [B, 3, T, H, W] as a view [T, 3, H,
+ * W]: frames and channels strided, each plane contiguous, as PSNR and SSIM
+ * take them. (A view holds the whole stream's storage, so it serves only
+ * where every frame is scored; a few frames of a long clip are copied.) */
+static osp_tensor *frames_view(osp_tensor *video, int64_t b)
 {
     const int64_t *s = video->shape;
     osp_tensor *v = osp_view_reshape(video, 4, (int64_t[]){s[0] * 3, s[2], s[3], s[4]});
     v = osp_view_slice(v, 0, b * 3, b * 3 + 3, 1);
-    v = osp_view_slice(v, 1, start, start + (count - 1) * step + 1, step);
     return osp_view_permute(v, (int[]){1, 0, 2, 3});
 }
 
@@ -105,11 +103,15 @@ osp_tensor *osp_eval_frames_from_video(osp_tensor *video, int64_t b, const int64
                   osp_dtype_name(video->dtype), osp_shape_str(video, buf, sizeof buf));
         return NULL;
     }
-    osp_tensor *v = osp_tensor_contiguous(video);
-    int64_t step = index_step(idx, count);
-    if (v && v->dtype == OSP_U8 && step)
-        return frames_view(v, b, idx[0], step, count);
+    if (video->shape[3] < 1 || video->shape[4] < 1) {
+        osp_error(OSP_ERR_DATA, "video %s: its frames are empty (H or W is 0)",
+                  osp_shape_str(video, buf, sizeof buf));
+        return NULL;
+    }
     int64_t T = video->shape[2], plane = video->shape[3] * video->shape[4];
+    osp_tensor *v = osp_tensor_contiguous(video);
+    if (v && v->dtype == OSP_U8 && every_frame(idx, count, T))
+        return frames_view(v, b);
     osp_tensor *out = v ? frames_tensor(v->dtype, count, video->shape[3], video->shape[4]) : NULL;
     if (!out)
         return NULL;

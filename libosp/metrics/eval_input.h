@@ -28,8 +28,9 @@ osp_tensor *osp_eval_frames_from_rgb(const uint8_t *rgb, int64_t height, int64_t
 
 /* Frames idx[0..count) of batch item b of a `video` tensor [B, 3, T, H, W]
  * as [count, 3, H, W]: u8 stays u8 (a view of the video's planes when the
- * indices are evenly spaced, so not contiguous), f32 in [-1, 1] becomes
- * (v + 1) / 2 clamped to [0, 1] (not quantised to 8 bits). */
+ * indices are every frame of the clip, so not contiguous), f32 in [-1, 1]
+ * becomes (v + 1) / 2 clamped to [0, 1] (not quantised to 8 bits). Empty
+ * frames (H or W 0) are refused (OSP_ERR_DATA). */
 osp_tensor *osp_eval_frames_from_video(osp_tensor *video, int64_t b, const int64_t *idx,
                                        int64_t count);
 

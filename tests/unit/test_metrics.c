@@ -330,28 +330,110 @@ TEST(u8_and_float32_frames_score_alike)
     CHECK(worst <= 1e-5);
 }
 
-/* u8 stream frames at evenly spaced indices are views (frames and
- * channels strided); PSNR and SSIM score them as their contiguous copies. */
-TEST(strided_u8_frames_score_as_copies)
+/* u8 stream frames are a view when every frame of the clip is scored
+ * (frames and channels strided; PSNR and SSIM score it as its contiguous
+ * copy), and a copy of the chosen frames otherwise, so that a few frames of
+ * a long clip do not keep the whole stream in memory. */
+TEST(u8_frames_are_a_view_of_whole_clips_only)
 {
-    osp_tensor *video = osp_tensor_new(OSP_U8, 5, (int64_t[]){2, 3, 5, 16, 16}, OSP_DEVICE_CPU);
+    enum { T = 5, H = 16, W = 16 };
+    osp_tensor *video = osp_tensor_new(OSP_U8, 5, (int64_t[]){2, 3, T, H, W}, OSP_DEVICE_CPU);
     uint8_t *px = osp_data(video);
     for (int64_t i = 0; i < osp_numel(video); i++)
         px[i] = (uint8_t)(test_u32() >> 24);
-    static const int64_t idx[2][3] = {{1, 2, 3}, {0, 2, 4}};
-    for (int k = 0; k < 2; k++) {
-        osp_tensor *x = osp_eval_frames_from_video(video, 0, idx[k], 3);
-        osp_tensor *y = osp_eval_frames_from_video(video, 1, idx[k], 3);
-        CHECK(x && y && !osp_is_contiguous(x));
-        if (!x || !y)
-            continue;
+    static const int64_t all[T] = {0, 1, 2, 3, 4};
+    osp_tensor *x = osp_eval_frames_from_video(video, 0, all, T);
+    osp_tensor *y = osp_eval_frames_from_video(video, 1, all, T);
+    CHECK(x && y && !osp_is_contiguous(x) && osp_data(x) == osp_data(video));
+    if (x && y) {
         osp_tensor *xc = osp_tensor_contiguous(x), *yc = osp_tensor_contiguous(y);
-        double p[3], pc[3], s[3], sc[3];
+        double p[T], pc[T], s[T], sc[T];
         CHECK(osp_psnr(x, y, p) == OSP_OK && osp_psnr(xc, yc, pc) == OSP_OK);
         CHECK(osp_ssim(x, y, s) == OSP_OK && osp_ssim(xc, yc, sc) == OSP_OK);
-        for (int t = 0; t < 3; t++)
+        for (int t = 0; t < T; t++)
             CHECK(p[t] == pc[t] && s[t] == sc[t]);
     }
+    static const int64_t some[2][3] = {{1, 2, 3}, {0, 2, 4}};
+    for (int k = 0; k < 2; k++) {
+        osp_tensor *f = osp_eval_frames_from_video(video, 1, some[k], 3);
+        CHECK(f && osp_is_contiguous(f));
+        for (int64_t t = 0; f && t < 3; t++)
+            for (int64_t c = 0; c < 3; c++)
+                CHECK(memcmp((const uint8_t *)osp_data(f) + (t * 3 + c) * H * W,
+                             px + ((3 + c) * T + some[k][t]) * H * W, H * W) == 0);
+    }
+}
+
+/* Frames with no pixels are bad data, u8 or float32, H or W 0. */
+TEST(empty_frames_are_refused)
+{
+    static const int64_t idx[1] = {0};
+    static const int64_t shapes[2][5] = {{1, 3, 1, 0, 16}, {1, 3, 1, 16, 0}};
+    for (int k = 0; k < 4; k++) {
+        osp_dtype dt = k < 2 ? OSP_U8 : OSP_F32;
+        osp_tensor *v = osp_tensor_new(dt, 5, shapes[k % 2], OSP_DEVICE_CPU);
+        osp_error_clear();
+        CHECK(v && osp_eval_frames_from_video(v, 0, idx, 1) == NULL);
+        CHECK(osp_error_code() == OSP_ERR_DATA && strstr(osp_error_message(), "empty"));
+    }
+}
+
+/* SSIM of one plane pair by its definition: every 11x11 window of the
+ * valid region weighted by the normalised Gaussian (sigma 1.5) directly,
+ * population statistics, in double. */
+static double naive_ssim_plane(const float *a, const float *b, int64_t H, int64_t W)
+{
+    double g[11], gsum = 0;
+    for (int i = 0; i < 11; i++)
+        gsum += g[i] = exp(-(double)((i - 5) * (i - 5)) / (2 * 1.5 * 1.5));
+    double sum = 0;
+    for (int64_t i = 0; i + 11 <= H; i++)
+        for (int64_t j = 0; j + 11 <= W; j++) {
+            double ma = 0, mb = 0, aa = 0, bb = 0, ab = 0;
+            for (int u = 0; u < 11; u++)
+                for (int v = 0; v < 11; v++) {
+                    double w = g[u] / gsum * (g[v] / gsum);
+                    double x = a[(i + u) * W + j + v], y = b[(i + u) * W + j + v];
+                    ma += w * x, mb += w * y, aa += w * x * x, bb += w * y * y, ab += w * x * y;
+                }
+            double saa = aa - ma * ma, sbb = bb - mb * mb, sab = ab - ma * mb;
+            const double C1 = 0.01 * 0.01, C2 = 0.03 * 0.03;
+            sum += (2 * ma * mb + C1) * (2 * sab + C2) /
+                   ((ma * ma + mb * mb + C1) * (saa + sbb + C2));
+        }
+    return sum / (double)((H - 10) * (W - 10));
+}
+
+/* The strip kernel (64 output columns a strip, 4 rows at a time) against
+ * the definition, on sizes around the strip and row-block edges, u8 and
+ * float32 (the fixtures' 48x64 frames fit one strip). */
+TEST(ssim_strips_match_the_definition)
+{
+    static const int64_t sizes[][2] = {{11, 11}, {12, 74}, {14, 75}, {15, 138}, {23, 139},
+                                       {11, 200}};
+    double worst = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int64_t H = sizes[k][0], W = sizes[k][1], shape[4] = {1, 3, H, W};
+        osp_tensor *a8 = osp_tensor_new(OSP_U8, 4, shape, OSP_DEVICE_CPU);
+        osp_tensor *b8 = osp_tensor_new(OSP_U8, 4, shape, OSP_DEVICE_CPU);
+        CHECK(a8 && b8);
+        if (!a8 || !b8)
+            continue;
+        uint8_t *pa = osp_data(a8), *pb = osp_data(b8);
+        for (int64_t i = 0; i < osp_numel(a8); i++) {
+            pa[i] = (uint8_t)(test_u32() >> 24);
+            pb[i] = (uint8_t)(pa[i] / 2 + (test_u32() >> 25)); /* correlated */
+        }
+        osp_tensor *a = osp_eval_frames_f32(a8), *b = osp_eval_frames_f32(b8);
+        double want = 0, got8, got;
+        for (int c = 0; c < 3; c++)
+            want += naive_ssim_plane(osp_f32(a) + c * H * W, osp_f32(b) + c * H * W, H, W) / 3;
+        CHECK(osp_ssim(a8, b8, &got8) == OSP_OK && osp_ssim(a, b, &got) == OSP_OK);
+        CHECK(got8 == got);
+        worst = fmax(worst, fabs(got - want));
+    }
+    printf("#   ssim strips vs the definition: worst abs difference %.3g\n", worst);
+    CHECK(worst <= 1e-12);
 }
 
 TEST(lpips_matches_fixture)
@@ -610,7 +692,9 @@ int main(void)
     RUN(psnr_matches_fixture);
     RUN(ssim_matches_fixture);
     RUN(u8_and_float32_frames_score_alike);
-    RUN(strided_u8_frames_score_as_copies);
+    RUN(u8_frames_are_a_view_of_whole_clips_only);
+    RUN(empty_frames_are_refused);
+    RUN(ssim_strips_match_the_definition);
     RUN(lpips_matches_fixture);
     RUN(flows_match_fixture);
     RUN(flolpips_matches_fixture);
