@@ -141,10 +141,11 @@ test-cuda:
 endif
 
 # The GPU benchmark program bench/gpu.sh runs (CUDA builds only).
-$(BUILD)/bench/gpu_bench: bench/gpu/gpu_bench.c bench/bench_util.c $(BUILD)/libosp.a
+$(BUILD)/bench/gpu_bench: bench/gpu/gpu_bench.c bench/gpu/conv_layout.c bench/gpu/conv_layout.h \
+  bench/bench_util.c $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibench $(LDFLAGS) -o $@ bench/gpu/gpu_bench.c \
-	  bench/bench_util.c $(BUILD)/libosp.a $(LDLIBS)
+	  bench/gpu/conv_layout.c bench/bench_util.c $(BUILD)/libosp.a $(LDLIBS)
 
 $(BUILD)/tests/cuda/%: tests/cuda/%.c $(TEST_HELPER_OBJ) $(BUILD)/libosp.a
 	@mkdir -p $(dir $@)

@@ -12,7 +12,9 @@
 #   attention at Latte XL/122 65x512x512 shapes (spatial, temporal, text
 #     cross-attention; flash kernels, f32 and bf16 tensor cores) and the
 #     VAE's single-head GEMM path;
-#   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN);
+#   conv3d 3x3x3 at CausalVideoVAE decoder shapes, f32 and TF32 (cuDNN),
+#     and cuDNN alone on each shape in NCDHW against channels-last NDHWC
+#     (cudnnFind's best; whether a channels-last path would pay);
 #   the memory-bound ops of an XL/122 block (broadcasts, permutes, column
 #     sums, norm, GELU, cast; attention over per-head views) in TB/s;
 #   one Latte XL/122 forward at batch 2 (= one guided sampling step),
@@ -44,7 +46,8 @@
 #   GPU_VAE_DIR (default /tmp/osp-vae-release), BENCH_PYTHON (default python3),
 #   JOBS (make -j, default nproc), GPU_SKIP_TESTS=1 (benchmarks only),
 #   GPU_SKIP_BENCH=1 (build and make test-cuda only), GPU_BENCHES (which
-#   benchmarks, default "gemm attention conv3d memory torch latte train profile vae"), GPU_SANITIZE=1 (run the
+#   benchmarks, default "gemm attention conv3d memory torch latte train profile vae
+#   conv-layout"), GPU_SANITIZE=1 (run the
 #   parity suite under compute-sanitizer even when it passed; it always does
 #   after a failure).
 set -uo pipefail
@@ -110,7 +113,7 @@ fi
 tmp=$(mktemp -d)
 rows=$out/rows.md
 : >"$rows"
-benches=" ${GPU_BENCHES:-gemm attention conv3d memory torch latte train profile vae} "
+benches=" ${GPU_BENCHES:-gemm attention conv3d memory torch latte train profile vae conv-layout} "
 wanted() { [[ $benches == *" $1 "* ]]; }
 bench() { # bench ARGS...: rows to $rows (or $to), everything to the log
     wanted "$1" || return 0
@@ -238,6 +241,8 @@ PY
 else
     echo "| VAE decode: skipped (no python with torch + safetensors to make weights) | | | | |" >>"$rows"
 fi
+# last, as the least urgent: the layout question for the VAE's convolutions
+bench conv-layout
 
 {
     echo "## cuda"

@@ -6,6 +6,9 @@
  *                                     (the bf16 figure is the peak MFU uses)
  *   gpu_bench attention               Latte XL/122 attention at 65x512x512
  *   gpu_bench conv3d                  CausalVideoVAE 3x3x3 convs, f32 and TF32
+ *   gpu_bench conv-layout             the same shapes through cuDNN alone,
+ *                                     NCDHW against channels-last NDHWC
+ *                                     (cudnnFind's best of each)
  *   gpu_bench memory                  the memory-bound ops of a Latte XL/122
  *                                     block at 65x512x512 (broadcasts, head
  *                                     and frame permutes, column sums, norm,
@@ -30,6 +33,7 @@
 #include "backend/ops.h"
 #include "backend/ops_random.h"
 #include "bench_util.h"
+#include "conv_layout.h"
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "models/latte.h"
@@ -269,33 +273,61 @@ static osp_tensor *run_conv(void *p)
     return y;
 }
 
+/* Decoder stages of the release VAE (65x512x512 video, tiled 256x256):
+ * [1, c, t, h, w] 3x3x3 -> c, pad 1. */
+typedef struct vae_conv {
+    int64_t c, t, h, w;
+} vae_conv;
+static const vae_conv vae_convs[] = {
+    {512, 17, 32, 32}, {512, 33, 64, 64}, {256, 65, 128, 128}, {128, 65, 256, 256},
+};
+
+static void conv_shape(char *buf, size_t len, const vae_conv *v)
+{
+    snprintf(buf, len, "[1,%lld,%lld,%lld,%lld] 3x3x3 -> %lld", (long long)v->c, (long long)v->t,
+             (long long)v->h, (long long)v->w, (long long)v->c);
+}
+
+static double conv_flops(const vae_conv *v) { return 2.0 * v->c * v->c * 27 * v->t * v->h * v->w; }
+
 static void gpu_conv3d(void)
 {
-    /* decoder stages of the release VAE (65x512x512 video, tiled 256x256) */
-    const struct { int64_t c, t, h, w; } cases[] = {
-        {512, 17, 32, 32}, {512, 33, 64, 64}, {256, 65, 128, 128}, {128, 65, 256, 256},
-    };
     for (int tf32 = 0; tf32 < 2; tf32++) {
         osp_cuda_set_tf32(tf32);
-        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (size_t i = 0; i < sizeof vae_convs / sizeof *vae_convs; i++) {
             osp_pool_push();
-            int64_t c = cases[i].c;
-            int64_t xs[5] = {1, c, cases[i].t, cases[i].h, cases[i].w}, ws[5] = {c, c, 3, 3, 3};
+            const vae_conv *v = &vae_convs[i];
+            int64_t c = v->c, xs[5] = {1, c, v->t, v->h, v->w}, ws[5] = {c, c, 3, 3, 3};
             conv_ctx cc = {dev_random(5, xs), dev_random(5, ws), dev_random(1, &c),
                            osp_window_default(3)};
             for (int d = 0; d < 3; d++)
                 cc.win.pad[d] = 1;
             double ms = bench_median_ms(run_conv, &cc, REPS);
             char shape[96];
-            snprintf(shape, sizeof shape, "[1,%lld,%lld,%lld,%lld] 3x3x3 -> %lld", (long long)c,
-                     (long long)cases[i].t, (long long)cases[i].h, (long long)cases[i].w,
-                     (long long)c);
-            double flops = 2.0 * c * c * 27 * cases[i].t * cases[i].h * cases[i].w;
-            row(tf32 ? "conv3d TF32 (cuDNN)" : "conv3d f32 (cuDNN)", shape, ms, flops, 0);
+            conv_shape(shape, sizeof shape, v);
+            row(tf32 ? "conv3d TF32 (cuDNN)" : "conv3d f32 (cuDNN)", shape, ms, conv_flops(v), 0);
             osp_pool_pop();
         }
     }
     osp_cuda_set_tf32(false);
+}
+
+/* The layout question of the same shapes: cuDNN alone, NCDHW (osp's
+ * layout) against channels-last NDHWC. */
+static void gpu_conv_layout(void)
+{
+    for (int tf32 = 0; tf32 < 2; tf32++)
+        for (size_t i = 0; i < sizeof vae_convs / sizeof *vae_convs; i++)
+            for (int last = 0; last < 2; last++) {
+                const vae_conv *v = &vae_convs[i];
+                double best = cudnn_conv3d_best_ms(v->c, v->t, v->h, v->w, last, tf32);
+                char what[64], shape[96];
+                snprintf(what, sizeof what, "conv3d %s cuDNN %s, cudnnFind's best",
+                         tf32 ? "TF32" : "f32", last ? "NDHWC" : "NCDHW");
+                conv_shape(shape, sizeof shape, v);
+                if (best > 0)
+                    row(what, shape, best, conv_flops(v), 0);
+            }
 }
 
 /* ---- Latte XL/122 forward ---- */
@@ -494,6 +526,8 @@ int main(int argc, char **argv)
         gpu_attention();
     else if (argc == 2 && strcmp(argv[1], "conv3d") == 0)
         gpu_conv3d();
+    else if (argc == 2 && strcmp(argv[1], "conv-layout") == 0)
+        gpu_conv_layout();
     else if (argc == 2 && strcmp(argv[1], "memory") == 0)
         gpu_memory();
     else if (argc == 5 && strcmp(argv[1], "latte") == 0)
@@ -501,7 +535,7 @@ int main(int argc, char **argv)
     else if (argc == 5 && strcmp(argv[1], "train") == 0)
         gpu_train(argv[2], atof(argv[3]), atoll(argv[4]));
     else {
-        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | memory | "
+        fprintf(stderr, "usage: gpu_bench gemm | attention | conv3d | conv-layout | memory | "
                         "latte CONFIG DIR PEAK | train DIR PEAK BATCH\n");
         return 2;
     }
