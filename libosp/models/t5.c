@@ -181,14 +181,17 @@ static osp_tensor *split_heads(osp_tensor *t, const osp_t5_config *c)
 }
 
 /* Self-attention of the normed input y, with bias = position bias + key
- * mask [B, H, L, L]; scores are NOT scaled by 1/sqrt(d_kv). */
+ * mask [B, H, L, Lk]; scores are NOT scaled by 1/sqrt(d_kv). Only the first
+ * Lk positions serve as keys and values: the rest are padding in every
+ * prompt of the batch (osp_t5_forward). */
 static osp_tensor *self_attention(const t5_block *b, const osp_t5_config *c, osp_tensor *y,
                                   osp_tensor *bias)
 {
-    if (!y)
+    if (!y || !bias)
         return NULL;
-    osp_tensor *q = split_heads(linear(y, b->q), c), *k = split_heads(linear(y, b->k), c),
-               *v = split_heads(linear(y, b->v), c);
+    osp_tensor *keys = bias->shape[3] < y->shape[1] ? osp_slice(y, 1, 0, bias->shape[3], 1) : y;
+    osp_tensor *q = split_heads(linear(y, b->q), c), *k = split_heads(linear(keys, b->k), c),
+               *v = split_heads(linear(keys, b->v), c);
     const int64_t merged[3] = {y->shape[0], y->shape[1], c->num_heads * c->d_kv};
     osp_tensor *a = osp_attention(q, k, v, bias, 1.0f);
     return linear(osp_reshape(osp_permute(a, swap_12), 3, merged), b->o);
@@ -210,30 +213,52 @@ static osp_tensor *block_forward(const t5_block *b, const osp_t5_config *c, osp_
     return osp_pool_pop_keep(x);
 }
 
-osp_tensor *osp_t5_position_bias(osp_t5 *t, int64_t L)
+osp_tensor *osp_t5_position_bias(osp_t5 *t, int64_t Lq, int64_t Lk)
 {
     const osp_t5_config *c = &t->cfg;
     int64_t n;
-    if (L < 1 || !osp_mul_i64(L, L, &n)) {
-        osp_error(OSP_ERR_DATA, "T5: sequence length %lld is out of range", (long long)L);
+    if (Lq < 1 || Lk < 1 || !osp_mul_i64(Lq, Lk, &n)) {
+        osp_error(OSP_ERR_DATA, "T5: sequence length %lld x %lld is out of range",
+                  (long long)Lq, (long long)Lk);
         return NULL;
     }
-    const int64_t shape[2] = {L, L};
+    const int64_t shape[2] = {Lq, Lk};
     osp_tensor *buckets = osp_tensor_new(OSP_I64, 2, shape, OSP_DEVICE_CPU);
     if (!buckets)
         return NULL;
     int64_t *bk = osp_data(buckets);
-    for (int64_t i = 0; i < L; i++) /* row = query i, column = key j */
-        for (int64_t j = 0; j < L; j++)
-            bk[i * L + j] = osp_t5_bucket(j - i, c->num_buckets, c->max_distance);
+    for (int64_t i = 0; i < Lq; i++) /* row = query i, column = key j */
+        for (int64_t j = 0; j < Lk; j++)
+            bk[i * Lk + j] = osp_t5_bucket(j - i, c->num_buckets, c->max_distance);
     static const int heads_first[3] = {2, 0, 1};
-    const int64_t out[4] = {1, c->num_heads, L, L};
-    osp_tensor *pb = embed(t->rel_bias, osp_to_device(buckets, t->device)); /* [L, L, H] */
+    const int64_t out[4] = {1, c->num_heads, Lq, Lk};
+    osp_tensor *pb = embed(t->rel_bias, osp_to_device(buckets, t->device)); /* [Lq, Lk, H] */
     return osp_reshape(osp_permute(pb, heads_first), 4, out);
 }
 
-/* Validates ids and mask and builds the additive key mask [B, 1, 1, L]:
- * 0 for a real token, -FLT_MAX for padding (spec §6: not -inf). */
+/* The keys attention needs: up to the last real token of any prompt of the
+ * batch. Past it every key is padding in every row, whose -FLT_MAX score
+ * gives it a softmax weight of exactly 0, so leaving it out changes no
+ * weight (the sums may round differently in the last bit). A prompt with
+ * no real token at all spreads its weight over every key, padding
+ * included, as the reference does: then all L stay. */
+static int64_t keys_needed(const double *mask, int64_t B, int64_t L)
+{
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t last = L;
+        while (last > 0 && mask[b * L + last - 1] == 0)
+            last--;
+        if (last == 0)
+            return L;
+        n = last > n ? last : n;
+    }
+    return n;
+}
+
+/* Validates ids and mask and builds the additive key mask [B, 1, 1, Lk]
+ * (Lk: keys_needed): 0 for a real token, -FLT_MAX for padding (spec §6:
+ * not -inf). */
 static osp_tensor *key_mask(const osp_t5 *t, osp_tensor *ids, osp_tensor *mask,
                             osp_tensor **ids_out)
 {
@@ -252,12 +277,15 @@ static osp_tensor *key_mask(const osp_t5 *t, osp_tensor *ids, osp_tensor *mask,
     int64_t B = ids->shape[0], L = ids->shape[1];
     osp_tensor *id = osp_tensor_to_dtype(osp_to_device(ids, OSP_DEVICE_CPU), OSP_I64);
     osp_tensor *m = osp_tensor_to_dtype(osp_to_device(mask, OSP_DEVICE_CPU), OSP_F64);
-    const int64_t shape[4] = {B, 1, 1, L};
-    osp_tensor *add = osp_tensor_new(OSP_F32, 4, shape, OSP_DEVICE_CPU);
-    if (!id || !m || !add)
+    if (!id || !m)
         return NULL;
     const int64_t *idv = osp_data(id);
     const double *mv = osp_data(m);
+    int64_t Lk = keys_needed(mv, B, L);
+    const int64_t shape[4] = {B, 1, 1, Lk};
+    osp_tensor *add = osp_tensor_new(OSP_F32, 4, shape, OSP_DEVICE_CPU);
+    if (!add)
+        return NULL;
     float *out = osp_f32(add);
     for (int64_t i = 0; i < B * L; i++) {
         if (idv[i] < 0 || idv[i] >= t->cfg.vocab_size) {
@@ -271,7 +299,8 @@ static osp_tensor *key_mask(const osp_t5 *t, osp_tensor *ids, osp_tensor *mask,
                       (long long)(i / L), (long long)(i % L));
             return NULL;
         }
-        out[i] = mv[i] != 0 ? 0.0f : -FLT_MAX;
+        if (i % L < Lk)
+            out[i / L * Lk + i % L] = mv[i] != 0 ? 0.0f : -FLT_MAX;
     }
     *ids_out = osp_to_device(id, t->device);
     return osp_to_device(add, t->device);
@@ -287,7 +316,8 @@ osp_tensor *osp_t5_forward(osp_t5 *t, osp_tensor *ids, osp_tensor *mask, osp_ten
     osp_pool_push();
     osp_tensor *dev_ids = NULL, *madd = key_mask(t, ids, mask, &dev_ids);
     /* Position bias + key mask, added once in float32 and shared by all blocks. */
-    osp_tensor *bias = madd ? osp_add(osp_t5_position_bias(t, ids->shape[1]), madd) : NULL;
+    osp_tensor *bias =
+        madd ? osp_add(osp_t5_position_bias(t, ids->shape[1], madd->shape[3]), madd) : NULL;
     osp_tensor *x = bias ? embed(t->embed, dev_ids) : NULL;
     for (int i = 0; i < c->num_layers; i++) {
         x = block_forward(&t->blocks[i], c, x, bias);

@@ -62,8 +62,8 @@ osp_tensor *osp_t5_run(osp_t5 *t5, osp_tensor *ids, osp_tensor *mask);
 osp_tensor *osp_t5_forward(osp_t5 *t5, osp_tensor *ids, osp_tensor *mask,
                            osp_tensor **block_out);
 
-/* The relative position bias alone, [1, num_heads, L, L] (bias of query i
- * and key j at [0, h, i, j]; no mask added). */
-osp_tensor *osp_t5_position_bias(osp_t5 *t5, int64_t L);
+/* The relative position bias alone, [1, num_heads, Lq, Lk] (bias of query
+ * i and key j at [0, h, i, j]; no mask added). */
+osp_tensor *osp_t5_position_bias(osp_t5 *t5, int64_t Lq, int64_t Lk);
 
 #endif

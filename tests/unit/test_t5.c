@@ -117,7 +117,7 @@ TEST(bucket_matrix_and_position_bias)
     CHECK(t != NULL);
     if (!t)
         return;
-    CHECK(close_elementwise("position_bias", osp_t5_position_bias(t, L),
+    CHECK(close_elementwise("position_bias", osp_t5_position_bias(t, L, L),
                             fixture_tensor(enc_file("debug.safetensors"), "position_bias")));
     osp_t5_free(t);
 }
