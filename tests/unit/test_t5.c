@@ -146,6 +146,26 @@ TEST(fixture_blocks_and_output)
     osp_tensor *mask = osp_slice(input("attention_mask"), 0, 2, 3, 1);
     osp_tensor *one = osp_t5_run(t, osp_contiguous(ids), osp_contiguous(mask));
     CHECK(close_elementwise("row 2 alone", one, osp_contiguous(osp_slice(out, 0, 2, 3, 1))));
+    /* Row 1 (41 real tokens) alone attends to its 41 keys only; beside a
+     * prompt with no real token every key stays (that row's weights spread
+     * over all of them, as the reference's do): row 1 is the same. */
+    osp_tensor *ids1 = osp_contiguous(osp_slice(input("input_ids"), 0, 1, 2, 1));
+    osp_tensor *mask1 = osp_contiguous(osp_slice(input("attention_mask"), 0, 1, 2, 1));
+    osp_tensor *want1 = osp_contiguous(osp_slice(out, 0, 1, 2, 1));
+    CHECK(close_elementwise("row 1 alone", osp_t5_run(t, ids1, mask1), want1));
+    int64_t L = ids1->shape[1], two[2] = {2, L};
+    osp_tensor *ids2 = osp_tensor_new(OSP_I64, 2, two, OSP_DEVICE_CPU);
+    osp_tensor *mask2 = osp_tensor_new(OSP_I64, 2, two, OSP_DEVICE_CPU);
+    CHECK(ids2 && mask2 && ids1->dtype == OSP_I64 && mask1->dtype == OSP_I64);
+    if (ids2 && mask2) {
+        for (int r = 0; r < 2; r++)
+            memcpy((int64_t *)osp_data(ids2) + r * L, osp_data(ids1), (size_t)L * sizeof(int64_t));
+        memcpy(osp_data(mask2), osp_data(mask1), (size_t)L * sizeof(int64_t));
+        memset((int64_t *)osp_data(mask2) + L, 0, (size_t)L * sizeof(int64_t));
+        osp_tensor *pair = osp_t5_run(t, ids2, mask2);
+        CHECK(pair && close_elementwise("row 1 beside an empty mask",
+                                        osp_contiguous(osp_slice(pair, 0, 0, 1, 1)), want1));
+    }
     /* A u8 mask (the stream's dtype) means the same. */
     osp_tensor *u8 = osp_cast(input("attention_mask"), OSP_U8);
     CHECK(close_elementwise("u8 mask", osp_t5_run(t, input("input_ids"), u8), out));
