@@ -308,21 +308,54 @@ static osp_tensor *layer(const void *ctx, osp_tensor *const *args)
     return x;
 }
 
-/* The text context [B, R, L, D] and the mask bias [B, R, L] (0 keep,
- * -10000 padding) or NULL. */
+/* How many text positions the cross-attention needs: up to the last real
+ * token of any caption row of the batch (mask [.., L]; all L without a
+ * mask, or -1 after an error). Past it every key is padding for every
+ * row: its score sits 10000 below the real ones, so its softmax weight
+ * underflows to exactly 0 and leaving it out changes no weight (the sums
+ * may round differently in the last bit), forward or backward. A row with
+ * no real token spreads its weight over every key, padding included, as
+ * the reference does: then all L stay. */
+static int64_t text_keys_needed(osp_tensor *mask, int64_t L)
+{
+    if (!mask)
+        return L;
+    osp_pool_push();
+    osp_tensor *m = osp_tensor_to_dtype(osp_to_device(mask, OSP_DEVICE_CPU), OSP_F32);
+    int64_t n = m ? 0 : -1, rows = m ? osp_numel(m) / L : 0;
+    const float *v = m ? osp_f32(m) : NULL;
+    for (int64_t r = 0; r < rows && n < L; r++) {
+        int64_t last = L;
+        while (last > 0 && v[r * L + last - 1] == 0)
+            last--;
+        n = last == 0 ? L : last > n ? last : n;
+    }
+    osp_pool_pop();
+    return n;
+}
+
+/* The text context [B, R, Lk, D] and the mask bias [B, R, Lk] (0 keep,
+ * -10000 padding) or NULL, Lk = text_keys_needed. */
 static osp_status text_context(osp_latte *m, const osp_latte_input *in, latte_text *text)
 {
     const osp_tensor *c = in->context;
     int64_t B = c->shape[0], R = in->n_img ? c->shape[1] : 1, L = c->shape[c->ndim - 2];
+    int64_t Lk = text_keys_needed(in->mask, L);
+    if (Lk < 0)
+        return osp_error_code();
     osp_tensor *ctx = latte_caption_project(&m->embed, in->context);
     tap(in, "tap_caption", ctx);
     text->ctx = osp_reshape(ctx, 4, (int64_t[]){B, R, L, m->cfg.hidden});
+    if (Lk < L)
+        text->ctx = osp_slice(text->ctx, 2, 0, Lk, 1);
     text->bias = NULL;
     if (in->mask) {
         osp_tensor *mask = osp_to_device(in->mask, in->x->storage->device);
         /* (1 - mask) · -10000 = mask · 10000 - 10000 */
         text->bias = osp_reshape(osp_scale_shift(osp_cast(mask, OSP_F32), 10000.0f, -10000.0f), 3,
                                  (int64_t[]){B, R, L});
+        if (text->bias && Lk < L)
+            text->bias = osp_slice(text->bias, 2, 0, Lk, 1);
         if (!text->bias)
             return osp_error_code();
     }

@@ -204,8 +204,20 @@ TEST(batch_rows_independent)
     one.timestep = osp_slice(c.in.timestep, 0, 1, 2, 1);
     one.context = osp_slice(c.in.context, 0, 1, 2, 1);
     one.mask = osp_slice(c.in.mask, 0, 1, 2, 1);
-    CHECK(close_abs("row 1 alone", osp_latte_forward(m, &one),
-                    osp_contiguous(osp_slice(c.expected, 0, 1, 2, 1)), TOL_OUT));
+    osp_tensor *want = osp_contiguous(osp_slice(c.expected, 0, 1, 2, 1));
+    CHECK(close_abs("row 1 alone", osp_latte_forward(m, &one), want, TOL_OUT));
+    /* Alone, row 1 (4 real tokens of 7) attends to its 4 keys; beside a
+     * caption with no real token every key stays (that row's weights
+     * spread over all of them, as the reference's do): row 1 is the same. */
+    osp_latte_input pair = one;
+    osp_tensor *mask = osp_tensor_to_dtype(one.mask, OSP_F32);
+    pair.x = osp_concat(2, (osp_tensor *[]){one.x, one.x}, 0);
+    pair.timestep = osp_concat(2, (osp_tensor *[]){one.timestep, one.timestep}, 0);
+    pair.context = osp_concat(2, (osp_tensor *[]){one.context, one.context}, 0);
+    pair.mask = osp_concat(2, (osp_tensor *[]){mask, osp_full_like(mask, 0.0)}, 0);
+    osp_tensor *y = osp_latte_forward(m, &pair);
+    CHECK(y && close_abs("row 1 beside an empty mask", osp_contiguous(osp_slice(y, 0, 0, 1, 1)),
+                         want, TOL_OUT));
     osp_latte_free(m);
 }
 
