@@ -311,9 +311,11 @@ static osp_tensor *layer(const void *ctx, osp_tensor *const *args)
 /* How many text positions the cross-attention needs: up to the last real
  * token of any caption row of the batch (mask [.., L]; all L without a
  * mask, or -1 after an error). Past it every key is padding for every
- * row: its score sits 10000 below the real ones, so its softmax weight
- * underflows to exactly 0 and leaving it out changes no weight (the sums
- * may round differently in the last bit), forward or backward. A row with
+ * row: its score is lowered by 10000, so its softmax weight underflows to
+ * exactly 0 (float32's exp is 0 below -104: it would take a raw score
+ * some 9900 above the row's best real one to differ) and leaving it out
+ * changes no weight (the sums may round differently in the last bit),
+ * forward or backward. A row with
  * no real token spreads its weight over every key, padding included, as
  * the reference does: then all L stay. */
 static int64_t text_keys_needed(osp_tensor *mask, int64_t L)
