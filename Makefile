@@ -42,20 +42,35 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC := $(shell find libosp -name '*.c' -not -path '*/cuda/*' | sort)
+# EMU=1: the CUDA build run on the host (tests/cuemu): the backend's own
+# code and kernels, with the CUDA runtime, cuBLASLt, cuDNN and the GPU's
+# threads emulated, so `make EMU=1 test-cuda` runs on any machine.
+EMU ?= 0
+ifeq ($(EMU),1)
+override CUDA := 1
+endif
 ifeq ($(CUDA),1)
 # CUDA objects differ (-DOSP_CUDA): keep them out of the CPU build folders.
 ifeq ($(origin BUILD),file)
-BUILD := build-cuda
-BIN := bin-cuda
+BUILD := $(if $(filter 1,$(EMU)),build-emu,build-cuda)
+BIN := $(if $(filter 1,$(EMU)),bin-emu,bin-cuda)
 endif
 NVCC ?= nvcc
 CUDA_HOME ?= /usr/local/cuda
 BASE_CFLAGS += -DOSP_CUDA -I$(CUDA_HOME)/include
 LIB_SRC += $(shell find libosp -path '*/cuda/*' -name '*.c' | sort)
 CU_SRC := $(wildcard kernels/*.cu)
+ifeq ($(EMU),1)
+LIB_SRC += $(filter-out tests/cuemu/test_%.c,$(wildcard tests/cuemu/*.c))
+LDLIBS += -lstdc++
+else
 LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt -lcudnn -lstdc++
 endif
+endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+ifeq ($(EMU),1)
+LIB_OBJ += $(BUILD)/tests/cuemu/threads.o
+endif
 
 TOOL_SRC := $(wildcard tools/osp-*.c)
 TOOL_COMMON := $(wildcard tools/common/*.c)
@@ -85,11 +100,45 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+ifeq ($(EMU),1)
+# Kernels as host C++: launches rewritten (translate.sh), cuemu.h first.
+# -fno-strict-aliasing: kernels pun registers (bf16 pairs) as nvcc allows.
+CUEMU_CXXFLAGS := -std=c++17 -O2 -fPIC -ffp-contract=off -fno-math-errno -fno-strict-aliasing \
+  -DOSP_CUEMU -DOSP_CUDA -I$(CUDA_HOME)/include -Ilibosp -Ilibosp/core $(WARN) \
+  -Wno-unknown-pragmas
+$(BUILD)/kernels/%.cc: kernels/%.cu tests/cuemu/translate.sh
+	@mkdir -p $(dir $@)
+	tests/cuemu/translate.sh $< $@
+$(BUILD)/kernels/%.cuh: kernels/%.cuh tests/cuemu/translate.sh
+	@mkdir -p $(dir $@)
+	tests/cuemu/translate.sh $< $@
+$(BUILD)/kernels/%.o: $(BUILD)/kernels/%.cc $(patsubst %,$(BUILD)/%,$(wildcard kernels/*.cuh)) \
+  $(wildcard libosp/backend/cuda/*.h) tests/cuemu/cuemu.h
+	$(CXX) $(CUEMU_CXXFLAGS) -include tests/cuemu/cuemu.h -c $< -o $@
+.SECONDARY: $(CU_SRC:%.cu=$(BUILD)/%.cc) $(patsubst %,$(BUILD)/%,$(wildcard kernels/*.cuh))
+$(BUILD)/tests/cuemu/threads.o: tests/cuemu/threads.cc tests/cuemu/cuemu.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(CUEMU_CXXFLAGS) -c $< -o $@
+# The emulator's own test of its threads.
+$(BUILD)/tests/cuemu/test_threads.cc: tests/cuemu/test_threads.cu tests/cuemu/translate.sh
+	@mkdir -p $(dir $@)
+	tests/cuemu/translate.sh $< $@
+$(BUILD)/tests/cuemu/test_threads: $(BUILD)/tests/cuemu/test_threads.cc tests/cuemu/cuemu.h \
+  $(BUILD)/tests/cuemu/threads.o $(BUILD)/tests/cuemu/runtime.o
+	$(CXX) $(CUEMU_CXXFLAGS) -include tests/cuemu/cuemu.h -o $@ $< $(BUILD)/tests/cuemu/threads.o \
+	  $(BUILD)/tests/cuemu/runtime.o
+# and of its cuBLASLt and cuDNN, each against plain definitions
+$(BUILD)/tests/cuemu/test_%: tests/cuemu/test_%.c $(BUILD)/tests/cuemu/%.o
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ -lm
+CUEMU_TESTS := $(BUILD)/tests/cuemu/test_threads \
+  $(patsubst tests/cuemu/%.c,$(BUILD)/tests/cuemu/%,$(wildcard tests/cuemu/test_*.c))
+else
 $(BUILD)/kernels/%.o: kernels/%.cu $(wildcard kernels/*.cuh) $(wildcard libosp/backend/cuda/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -Xcompiler -fPIC -Ilibosp -Ilibosp/core \
 	  -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	  -gencode arch=compute_90,code=compute_90 -c $< -o $@
+endif
 
 $(BUILD)/libosp.a: $(LIB_OBJ)
 	@rm -f $@
@@ -133,7 +182,7 @@ check: all tests
 # the CPU, then the model fixtures through the CUDA tools. Builds with
 # CUDA=1; prints a skip line and succeeds where no GPU is usable.
 ifeq ($(CUDA),1)
-test-cuda: all tests $(BUILD)/tests/cuda/parity
+test-cuda: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
 	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) tests/cuda/run.sh
 else
 test-cuda:
@@ -202,6 +251,6 @@ install: all
 	install -m 644 completions/_osp* $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 
 clean:
-	rm -rf build build-asan build-fuzz build-cuda bin bin-asan bin-cuda
+	rm -rf build build-asan build-fuzz build-cuda build-emu bin bin-asan bin-cuda bin-emu
 
 -include $(shell find $(BUILD) build-fuzz -name '*.d' 2>/dev/null)

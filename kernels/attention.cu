@@ -152,10 +152,14 @@ __device__ inline uint32_t pair_at(const __nv_bfloat16 *p)
  * g+8 at columns 2t, 2t+1. */
 __device__ inline void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {
+#ifdef OSP_CUEMU /* the host emulation of tests/cuemu */
+    cuemu::mma_m16n8k16_bf16(c, a, b0, b1);
+#else
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
                  "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 /* Stages rows [r0, r0 + ROWS) of a [len, D] float32 matrix (rows ld

@@ -159,7 +159,7 @@ static osp_status split_forward(const osp_node *n, norm_shape sh, int64_t blocks
     double *sum = (double *)acc->data, *sq = sum + blocks, *part = sq + blocks;
     const float *x = cu_f32(n->in[0]);
     unsigned grid = (unsigned)(blocks * chunks);
-    split_sum_kernel<<<grid, CU_THREADS, 0, cu_stream()>>>(x, len, chunks, NULL, part);
+    split_sum_kernel<<<grid, CU_THREADS, 0, cu_stream()>>>(x, len, chunks, nullptr, part);
     split_total_kernel<<<cu_grid(blocks), CU_THREADS, 0, cu_stream()>>>(part, blocks, chunks, sum);
     split_sum_kernel<<<grid, CU_THREADS, 0, cu_stream()>>>(x, len, chunks, sum, part);
     split_total_kernel<<<cu_grid(blocks), CU_THREADS, 0, cu_stream()>>>(part, blocks, chunks, sq);

@@ -15,6 +15,19 @@ export OSP_BIN=${OSP_BIN:-$PWD/bin-cuda}
 export OSP_TEST_BUILD=$build
 
 passed=0 failed=0
+# The emulated build (make EMU=1, tests/cuemu) first tests the emulator:
+# its threads, cuBLASLt and cuDNN against plain definitions.
+for t in "$build"/tests/cuemu/test_*; do
+    [ -x "$t" ] || continue
+    out=$("$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -v '^ok '
+    p=$(printf '%s\n' "$out" | grep -c '^ok ')
+    f=$(printf '%s\n' "$out" | grep -c '^not ok ')
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
 # Full f32, then products in TF32, then matmul and linear in bf16, then f32
 # with the elementwise kernels, copies and concat indexing in 64 bits (the
 # path of tensors of 2^31 or more elements).
