@@ -332,6 +332,8 @@ static void conv_cases(void)
     set_window(2, 1, 1, 1);
     CHECK_OP("conv2d 3x3 pad 1", gemm_tol, true, f_conv, RND(2, 8, 13, 11), RND(12, 8, 3, 3),
              RND(12));
+    CHECK_OP("conv2d, empty batch (cuDNN refuses zero dims)", gemm_tol, true, f_conv,
+             RND(0, 8, 13, 11), RND(12, 8, 3, 3), RND(12));
     set_window(2, 2, 0, 2);
     CHECK_OP("conv2d stride 2 dilation 2", gemm_tol, true, f_conv, RND(1, 4, 17, 15),
              RND(5, 4, 3, 3), RND(5));

@@ -80,6 +80,12 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t *handle)
 }
 
 /* Any stream: the emulated runtime runs everything at once. */
+cudnnStatus_t cudnnDestroy(cudnnHandle_t handle)
+{
+    free(handle);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId)
 {
     if (!handle)

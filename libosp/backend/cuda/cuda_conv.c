@@ -153,11 +153,17 @@ static osp_status describe(const osp_node *n, const osp_tensor *x, const osp_ten
 {
     osp_status st = OSP_OK;
     memset(d, 0, sizeof *d); /* the key's padding too: keys are compared bytewise */
-    if (!dnn) {
+    if (!dnn) { /* a handle on our stream, or none (tried again next time) */
         if (!osp_cuda_available())
             return osp_error(OSP_ERR_RUNTIME, "CUDA: %s", osp_cuda_unavailable_reason());
-        DNN_TRY(n, cudnnCreate(&dnn));
-        DNN_TRY(n, cudnnSetStream(dnn, cu_stream()));
+        cudnnHandle_t h;
+        DNN_TRY(n, cudnnCreate(&h));
+        cudnnStatus_t s = cudnnSetStream(h, cu_stream());
+        if (s != CUDNN_STATUS_SUCCESS) {
+            cudnnDestroy(h);
+            return dnn_fail(n, "cudnnSetStream", s);
+        }
+        dnn = h;
     }
     /* zeroed past nd: the key copies all 5 and is compared bytewise */
     int xd[5] = {0}, yd[5] = {0}, wd[5] = {0}, xs[5] = {0}, ys[5] = {0}, nd = 0;
@@ -249,8 +255,10 @@ done:
 /* list = the algorithm list of d's shape in direction kind: measured on
  * first use by find_call (a cudnnFind*Ex call that fills count_ and perf_,
  * an array of PerfT, given the workspace ws_ of wsb_ bytes), or, where the
- * measurement fails or OSP_CUDA_REPRODUCIBLE is set, the heuristics' order
- * (heur_call, filling the same), kept after. Timing may rank two
+ * measurement fails, finds no deterministic algorithm that ran (the
+ * workspace it could be given may have been too small for all of them) or
+ * OSP_CUDA_REPRODUCIBLE is set, the heuristics' order (heur_call, filling
+ * the same), kept after. Timing may rank two
  * algorithms differently in two processes, whose results then differ in
  * the last bits; the heuristics do not. Sets st and jumps to done on
  * failure. */
@@ -266,7 +274,12 @@ done:
         void *ws_ = wsm_ ? wsm_->data : NULL;                                             \
         cudnnStatus_t s_ = cu_reproducible() ? CUDNN_STATUS_NOT_SUPPORTED : (find_call);  \
         osp_storage_release(wsm_);                                                        \
-        if (s_ != CUDNN_STATUS_SUCCESS)                                                   \
+        bool det_ = false; /* a deterministic algorithm measured that fits the limit */   \
+        for (int i_ = 0; s_ == CUDNN_STATUS_SUCCESS && i_ < count_; i_++)                 \
+            det_ |= perf_[i_].status == CUDNN_STATUS_SUCCESS &&                           \
+                    perf_[i_].memory <= WORKSPACE_LIMIT &&                                \
+                    perf_[i_].determinism == CUDNN_DETERMINISTIC;                         \
+        if (s_ != CUDNN_STATUS_SUCCESS || !det_) /* (no room for their workspaces?) */     \
             s_ = (heur_call);                                                             \
         if (s_ != CUDNN_STATUS_SUCCESS) {                                                 \
             st = dnn_fail((n), "choosing a convolution algorithm", s_);                   \
@@ -282,12 +295,34 @@ done:
         (list)->count = count_;                                                           \
     } while (0)
 
+/* cuDNN refuses zero dims: a convolution with an empty operand and a
+ * non-empty result is a sum over nothing, zeros, plus the bias if any
+ * ([N, channels, *spatial] t gets bias[channel]). */
+static osp_status zero_plus_bias(const osp_node *n, osp_tensor *t, const float *bias)
+{
+    osp_status st = cu_check(n, cudaMemsetAsync(cu_ptr(t), 0, osp_nbytes(t), cu_stream()),
+                             "zero an empty convolution's result");
+    if (st == OSP_OK && bias) {
+        int64_t planes = t->shape[0] * t->shape[1];
+        st = cu_add_channel_bias(n, cu_f32(t), bias, t->shape[0], t->shape[1],
+                                 osp_numel(t) / planes);
+    }
+    return st;
+}
+
+static bool any_empty(const osp_tensor *a, const osp_tensor *b)
+{
+    return osp_numel(a) == 0 || osp_numel(b) == 0;
+}
+
 /* in: x, w, bias?   out: y */
 osp_status cuda_conv(const osp_node *n)
 {
     conv_desc d;
     if (osp_numel(n->out[0]) == 0)
         return OSP_OK;
+    if (any_empty(n->in[0], n->in[1]))
+        return zero_plus_bias(n, n->out[0], cu_opt(n, 2));
     if (describe(n, n->in[0], n->in[1], n->out[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
@@ -317,6 +352,8 @@ osp_status cuda_conv_backward_data(const osp_node *n)
     osp_tensor *gx = n->out[0];
     if (osp_numel(gx) == 0)
         return OSP_OK;
+    if (any_empty(n->in[0], n->in[1]))
+        return zero_plus_bias(n, gx, cu_opt(n, 2));
     if (describe(n, gx, n->in[1], n->in[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
@@ -345,18 +382,24 @@ osp_status cuda_conv_backward_weight(const osp_node *n)
 {
     conv_desc d;
     osp_tensor *gw = n->out[0], *gb = n->n_out > 1 ? n->out[1] : NULL;
+    const osp_tensor *gy = n->in[0];
+    if (any_empty(gy, n->in[1])) {
+        osp_status st = osp_numel(gw) ? zero_plus_bias(n, gw, NULL) : OSP_OK;
+        if (st != OSP_OK || !gb || !osp_numel(gb))
+            return st;
+        if (!osp_numel(gy))
+            return zero_plus_bias(n, gb, NULL);
+        int64_t planes = gy->shape[0] * gy->shape[1]; /* gbias sums gy over batch and space */
+        return cu_channel_sum(n, cu_f32(gy), cu_f32(gb), gy->shape[0], gy->shape[1],
+                              osp_numel(gy) / planes);
+    }
+    if (osp_numel(gw) == 0)
+        return OSP_OK;
     if (describe(n, n->in[1], gw, n->in[0], &n->p.conv, &d))
         return osp_error_code();
     osp_status st = OSP_OK;
     algo_list *l;
     float one = 1.0f, zero = 0.0f;
-    if (osp_numel(n->in[0]) == 0 || osp_numel(n->in[1]) == 0) {
-        st = cu_check(n, cudaMemsetAsync(cu_ptr(gw), 0, osp_nbytes(gw), cu_stream()), "zero gw");
-        if (st == OSP_OK && gb)
-            st = cu_check(n, cudaMemsetAsync(cu_ptr(gb), 0, osp_nbytes(gb), cu_stream()),
-                          "zero gbias");
-        goto done;
-    }
     MEASURED(n, d, 2, cudnnConvolutionBwdFilterAlgoPerf_t,
              cudnnFindConvolutionBackwardFilterAlgorithmEx(
                  dnn, d.x, cu_f32(n->in[1]), d.y, cu_f32(n->in[0]), d.conv, d.w, cu_f32(gw),
