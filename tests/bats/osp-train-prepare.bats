@@ -73,11 +73,13 @@ meta() { # meta FILE KEY: the moments tensor's meta value
     "$BIN/osp-encode" -m "$VAE" --moments --start "$w" --frames 9 "$SHARED/b.mkv" -o "$TMP/v.msgpack"
     "$TENSORCMP" "$f" moments@2:0:3 "$TMP/v.msgpack" moments 1e-6
     # image frames linspace(0, 8, 2) = 0 and 8 of the window, each encoded alone
+    # (1e-5: prepare encodes the two as one batch, whose GEMM shapes sum in
+    # another order than a single frame's, by how much depends on the BLAS)
     "$BIN/osp-encode" -m "$VAE" --moments --start "$w" --frames 1 "$SHARED/b.mkv" -o "$TMP/i0.msgpack"
-    "$TENSORCMP" "$f" moments@2:3:4 "$TMP/i0.msgpack" moments 1e-6
+    "$TENSORCMP" "$f" moments@2:3:4 "$TMP/i0.msgpack" moments 1e-5
     "$BIN/osp-encode" -m "$VAE" --moments --start $((w + 8)) --frames 1 "$SHARED/b.mkv" \
         -o "$TMP/i1.msgpack"
-    "$TENSORCMP" "$f" moments@2:4:5 "$TMP/i1.msgpack" moments 1e-6
+    "$TENSORCMP" "$f" moments@2:4:5 "$TMP/i1.msgpack" moments 1e-5
     # cap[0] through the training caption cleaning
     "$BIN/osp-textenc" -m "$T5" --clean training --max-length 16 \
         "Moving shapes on a grey background." -o "$TMP/e.msgpack"

@@ -113,19 +113,24 @@ mean_of() {
     export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     # the discriminator off: its batch statistics are per rank, as under DDP
+    # lr 1e-5: Adam's first steps move every weight by about ±lr whatever
+    # the size of its gradient, so a gradient near zero whose sign the
+    # summation order flips (an all-reduce of two halves against one batch
+    # of two) moves its weight by 2 lr; at lr 1e-3 that reached 1.5e-3 of
+    # step 3's loss, and the size of it changes with the BLAS build
     mpirun --oversubscribe -np 2 "$BIN/osp-train" vae -q --threads 1 -m "$VAE" \
         --lpips "$LPIPS" --data "$CLIPS" --run "$TMP/dp" --frames 5 --size 32 --batch 1 \
-        --lr 1e-3 --max-steps 3 --disc-start 1000 > "$TMP/dp.jsonl"
-    train "$TMP/one" --batch 2 --lr 1e-3 --max-steps 3 --disc-start 1000 > "$TMP/one.jsonl"
+        --lr 1e-5 --max-steps 3 --disc-start 1000 > "$TMP/dp.jsonl"
+    train "$TMP/one" --batch 2 --lr 1e-5 --max-steps 3 --disc-start 1000 > "$TMP/one.jsonl"
     [ "$(wc -l < "$TMP/dp.jsonl")" -eq 3 ]
-    # the same clips and noise, the gradients averaged (step 1's norm); the
-    # losses after updates agree more loosely, as Adam's first steps move
-    # every weight by about ±lr whatever the size of its gradient
+    # the same clips and noise, the gradients averaged (step 1's norm), and
+    # the losses after the updates within 1e-5 (ranks that kept their own
+    # gradients differ by 2e-4 at step 2)
     a=$(sed -n 1p "$TMP/dp.jsonl" | "$JSONCHECK" .grad_norm)
     b=$(sed -n 1p "$TMP/one.jsonl" | "$JSONCHECK" .grad_norm)
     near "$a" "$b" "$(awk -v b="$b" 'BEGIN { print 1e-5 * b }')"
     paste -d'\n' "$TMP/dp.jsonl" "$TMP/one.jsonl" | sed -E 's/.*"nll": ([^,]*),.*/\1/' |
-        awk 'NR % 2 { a = $1; next } { d = a - $1; if (d < 0) d = -d; t = NR == 2 ? 1e-6 : 1e-3
+        awk 'NR % 2 { a = $1; next } { d = a - $1; if (d < 0) d = -d; t = NR == 2 ? 1e-6 : 1e-5
                                        if (d > t * $1) { print NR / 2 ": " a " vs " $1; bad = 1 } }
              END { exit bad }'
     run "$JSONCHECK" .world_size < "$TMP/dp/checkpoint-3/train_state.json"
