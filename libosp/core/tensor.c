@@ -318,6 +318,8 @@ size_t osp_nbytes(const osp_tensor *t)
 
 bool osp_is_contiguous(const osp_tensor *t)
 {
+    if (osp_numel(t) == 0) /* no element to place: any strides will do */
+        return true;
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->stride[i] != s)

@@ -303,6 +303,11 @@ static void linalg_cases(void)
              rnd(SHAPE(2, 19, 96), -3, 3), RND(130, 96), RND(130));
     CHECK_OP("linear + GELU, no bias (one fused op)", gemm_tol, false, f_linear_gelu_nobias,
              rnd(SHAPE(77, 64), -3, 3), RND(40, 64));
+    /* an empty sum (cuBLASLt takes no empty matrices): zeros, the bias */
+    CHECK_OP("matmul k = 0", gemm_tol, true, f_matmul, RND(2, 4, 0), RND(0, 6));
+    CHECK_OP("linear, 0 in-features", gemm_tol, true, f_linear, RND(5, 0), RND(7, 0), RND(7));
+    CHECK_OP("linear + GELU, 0 in-features", gemm_tol, false, f_linear_gelu, RND(5, 0),
+             RND(7, 0), RND(7));
 }
 
 /* ---- convolution ---- */

@@ -190,6 +190,24 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t stream)
     return cudaSuccess;
 }
 
+/* height rows of width bytes, pitch bytes apart; the whole extent inside
+ * one allocation. */
+cudaError_t cudaMemset2DAsync(void *p, size_t pitch, int value, size_t width, size_t height,
+                              cudaStream_t stream)
+{
+    (void)stream;
+    if (!width || !height)
+        return cudaSuccess;
+    if (pitch < width)
+        return fail(cudaErrorInvalidPitchValue, "%s", "cudaMemset2DAsync: pitch < width");
+    if ((height - 1) > (SIZE_MAX - width) / pitch || !device_range(p, (height - 1) * pitch + width))
+        return fail(cudaErrorInvalidValue, "%s",
+                    "cudaMemset2DAsync: the rows are not inside one device allocation");
+    for (size_t r = 0; r < height; r++)
+        memset((char *)p + r * pitch, value, width);
+    return cudaSuccess;
+}
+
 /* The direction a copy claims must be where its pointers live: a device
  * side wholly inside one allocation, a host side outside all of them. */
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,

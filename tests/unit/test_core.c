@@ -117,6 +117,11 @@ TEST(dense_views_and_layouts)
     osp_tensor *u = osp_view_reshape(t, 4, (int64_t[]){2, 1, 3, 4});
     osp_tensor *w = osp_view_permute(u, (const int[]){1, 0, 2, 3});
     CHECK(osp_is_dense(w) && osp_is_contiguous(w));
+    /* an empty tensor places no element at all: contiguous, and its
+     * transpose reshapes (the backward of a K = 0 matmul does) */
+    osp_tensor *e = osp_view_permute(test_random(2, (int64_t[]){0, 3}, -1, 1), (const int[]){1, 0});
+    CHECK(e && osp_is_contiguous(e));
+    CHECK(osp_view_reshape(e, 1, (int64_t[]){0}) != NULL);
 }
 
 TEST(views_share_storage)

@@ -82,16 +82,53 @@ static uint32_t alignment(const void *p, int64_t stride, osp_dtype t)
     return a;
 }
 
+static cublasStatus_t set_epilogue(cublasLtMatmulDesc_t desc, const float *bias, bool gelu)
+{
+    cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                  : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+    cublasStatus_t s =
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    if (s == CUBLAS_STATUS_SUCCESS && bias)
+        s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                           sizeof bias);
+    return s;
+}
+
+/* k = 0: an empty sum, C = beta·C. cuBLASLt takes no empty matrices. */
+static osp_status empty_product(int64_t m, int64_t n, float beta, void *c, int64_t ldc,
+                                int64_t stride_c, int64_t batch, osp_dtype ct)
+{
+    if (beta == 1.0f)
+        return OSP_OK;
+    if (beta != 0.0f)
+        return osp_error(OSP_ERR_RUNTIME, "cuBLASLt: beta %g with k = 0 (only 0 and 1 are "
+                         "implemented)", (double)beta);
+    size_t es = osp_dtype_size(ct);
+    for (int64_t i = 0; i < batch; i++) {
+        cudaError_t e = cudaMemset2DAsync((char *)c + (size_t)(i * stride_c) * es,
+                                          (size_t)ldc * es, 0, (size_t)n * es, (size_t)m,
+                                          cu_stream());
+        if (e != cudaSuccess)
+            return osp_error(OSP_ERR_RUNTIME, "CUDA: zeroing a %lldx%lld product with k = 0: %s",
+                             (long long)m, (long long)n, cudaGetErrorString(e));
+    }
+    return OSP_OK;
+}
+
 /* The product with an optional epilogue: bias[n] added to every row of
- * row-major C (float32), then GELU-tanh when `gelu` (cuBLASLt's GELU
- * epilogue is the tanh approximation). */
+ * row-major C (float32), then GELU-tanh when *gelu (cuBLASLt's GELU
+ * epilogue is the tanh approximation). Where cuBLASLt has no algorithm
+ * with the GELU epilogue for the product, the product runs without it and
+ * *gelu is cleared: the caller applies the GELU. No epilogue with k = 0. */
 static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                        const void *a, int64_t lda, int64_t stride_a, const void *b, int64_t ldb,
                        int64_t stride_b, float beta, void *c, int64_t ldc, int64_t stride_c,
-                       int64_t batch, osp_dtype ab, osp_dtype ct, const float *bias, bool gelu)
+                       int64_t batch, osp_dtype ab, osp_dtype ct, const float *bias, bool *gelu)
 {
     if (m <= 0 || n <= 0 || batch <= 0)
         return OSP_OK;
+    if (k == 0)
+        return empty_product(m, n, beta, c, ldc, stride_c, batch, ct);
     if (batch > INT32_MAX)
         return osp_error(OSP_ERR_RUNTIME, "cuBLASLt: batch of %lld products is too large",
                          (long long)batch);
@@ -111,15 +148,9 @@ static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
         s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_b, sizeof op_b);
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_a, sizeof op_a);
-    if (s == CUBLAS_STATUS_SUCCESS && (bias || gelu)) {
-        cublasLtEpilogue_t epi = !gelu ? CUBLASLT_EPILOGUE_BIAS
-                                 : bias ? CUBLASLT_EPILOGUE_GELU_BIAS
-                                        : CUBLASLT_EPILOGUE_GELU;
-        s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
-        if (s == CUBLAS_STATUS_SUCCESS && bias)
-            s = cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                                               sizeof bias);
-    }
+    bool fuse_gelu = gelu && *gelu;
+    if (s == CUBLAS_STATUS_SUCCESS && (bias || fuse_gelu))
+        s = set_epilogue(desc, bias, fuse_gelu);
     /* Row-major shapes: A is m x k (k x m transposed), B k x n (n x k). */
     if (s == CUBLAS_STATUS_SUCCESS)
         s = layout(&la, ab, trans_a ? k : m, trans_a ? m : k, lda, stride_a, batch);
@@ -146,6 +177,12 @@ static osp_status gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     int found = 0;
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulAlgoGetHeuristic(lt, desc, lb, la, lc, lc, pref, 1, &heur, &found);
+    if (fuse_gelu && (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && !found))) {
+        *gelu = false;
+        s = set_epilogue(desc, bias, false);
+        if (s == CUBLAS_STATUS_SUCCESS)
+            s = cublasLtMatmulAlgoGetHeuristic(lt, desc, lb, la, lc, lc, pref, 1, &heur, &found);
+    }
     osp_status st = OSP_OK;
     if (s != CUBLAS_STATUS_SUCCESS) {
         st = lt_fail("setup", s);
@@ -180,7 +217,7 @@ osp_status osp_cuda_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64
         return osp_error(OSP_ERR_RUNTIME, "osp_cuda_gemm: %s inputs with a %s result",
                          osp_dtype_name(ab_type), osp_dtype_name(c_type));
     return gemm(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
-                ldc, stride_c, batch, ab_type, c_type, NULL, false);
+                ldc, stride_c, batch, ab_type, c_type, NULL, NULL);
 }
 
 /* ---- the float32 ops ---- */
@@ -273,7 +310,7 @@ osp_status cuda_matmul(const osp_node *n)
     osp_status st = OSP_OK;
     if (!b_batched && !ta) { /* every a meets the same b: stack a's rows */
         st = gemm(false, tb, nn ? osp_numel(y) / nn : 0, nn, k, n->p.matmul.alpha, op.a, lda, 0,
-                  op.b, ldb, 0, 0.0f, py, nn, 0, 1, op.type, OSP_F32, NULL, false);
+                  op.b, ldb, 0, 0.0f, py, nn, 0, 1, op.type, OSP_F32, NULL, NULL);
     } else {
         int64_t outer = 1;
         for (int d = 0; d < first; d++)
@@ -288,7 +325,7 @@ osp_status cuda_matmul(const osp_node *n)
             }
             st = gemm(ta, tb, m, nn, k, n->p.matmul.alpha, op.a + (size_t)oa * es, lda, step_a,
                       op.b + (size_t)ob * es, ldb, step_b, 0.0f, py + o * inner * m * nn, nn,
-                      m * nn, inner, op.type, OSP_F32, NULL, false);
+                      m * nn, inner, op.type, OSP_F32, NULL, NULL);
         }
     }
     osp_storage_release(op.mem);
@@ -296,29 +333,29 @@ osp_status cuda_matmul(const osp_node *n)
 }
 
 /* x [..., I] · w[O, I]ᵀ + bias[O] as one [rows, I]·[I, O] product, GELU
- * in the epilogue when the node asks for it. */
+ * in the epilogue when the node asks for it (or after it, where cuBLASLt
+ * has no such epilogue for the product). */
 osp_status cuda_linear(const osp_node *n)
 {
     const osp_tensor *x = n->in[0], *w = n->in[1];
     int64_t out = w->shape[0], in = w->shape[1];
     int64_t rows = out ? osp_numel(n->out[0]) / out : 0;
+    const float *bias = cu_opt(n, 2);
+    bool gelu = n->p.linear.gelu_tanh, fused = gelu && in > 0;
     operands op;
     if (operands_of(n, x, w, &op))
         return osp_error_code();
-    bool gelu = n->p.linear.gelu_tanh;
     osp_status st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
-                         cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2), gelu);
-    if (st != OSP_OK && gelu && st != OSP_ERR_NOMEM) {
-        /* no GELU epilogue for this product here: the GEMM, then the
-         * GELU kernel in place (out of memory is reported as it is) */
-        osp_error_clear();
-        st = gemm(false, true, rows, out, in, 1.0f, op.a, in, 0, op.b, in, 0, 0.0f,
-                  cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, cu_opt(n, 2), false);
+                         cu_f32(n->out[0]), out, 0, 1, op.type, OSP_F32, in > 0 ? bias : NULL,
+                         &fused);
+    osp_storage_release(op.mem);
+    /* with no inputs the bias alone, which the empty product leaves to us */
+    if (st == OSP_OK && in == 0 && bias && rows > 0)
+        st = cu_add_channel_bias(n, cu_f32(n->out[0]), bias, rows, out, 1);
+    if (st == OSP_OK && gelu && !fused) {
         osp_node act = {.op = OSP_OP_UNARY, .n_in = 1, .n_out = 1, .in = {n->out[0]},
                         .out = {n->out[0]}, .p.unary.kind = OSP_UNARY_GELU_TANH};
-        if (st == OSP_OK)
-            st = cuda_unary(&act);
+        st = cuda_unary(&act);
     }
-    osp_storage_release(op.mem);
     return st;
 }
