@@ -84,7 +84,7 @@ TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats suites use to make their inputs (not tests themselves).
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all lib tools tests check check-asan test-cuda fuzz install deps demo bench clean print-ldlibs
+.PHONY: all lib tools tests check check-asan test-cuda test-cuda-ops fuzz install deps demo bench clean print-ldlibs
 # Objects that only pattern rules name would be deleted as intermediates.
 .SECONDARY: $(TOOL_COMMON_OBJ) $(TEST_HELPER_OBJ) $(BUILD)/tests/fakedev/fake_device.o
 all: lib tools
@@ -181,12 +181,17 @@ check: all tests
 # The CUDA parity suite (tests/cuda/run.sh): every op on the GPU against
 # the CPU, then the model fixtures through the CUDA tools. Builds with
 # CUDA=1; prints a skip line and succeeds where no GPU is usable.
+# test-cuda-ops: the op parity alone (seconds; what CI runs with EMU=1).
+# Emulated, the model suites take minutes a case: a longer case timeout.
 ifeq ($(CUDA),1)
 test-cuda: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
-	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) tests/cuda/run.sh
+	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) \
+	  $(if $(filter 1,$(EMU)),BATS_TEST_TIMEOUT=900) tests/cuda/run.sh
+test-cuda-ops: $(BIN)/osp-info $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
+	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) tests/cuda/run.sh --ops-only
 else
-test-cuda:
-	$(MAKE) CUDA=1 test-cuda
+test-cuda test-cuda-ops:
+	$(MAKE) CUDA=1 $@
 endif
 
 # The GPU benchmark program bench/gpu.sh runs (CUDA builds only).
