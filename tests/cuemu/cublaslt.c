@@ -371,6 +371,12 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
             return fail(CUBLAS_STATUS_NOT_SUPPORTED, fn, "no algorithm for %c aligned to %u bytes",
                         "ABCD"[i], al);
     }
+    /* as a cuBLASLt without GELU kernels for a shape would answer, so the
+     * caller's fallback (the GEMM, then a GELU kernel) gets run too */
+    const char *no_gelu = getenv("OSP_CUEMU_LT_NO_GELU");
+    if (p.gelu && no_gelu && *no_gelu && strcmp(no_gelu, "0") != 0)
+        return fail(CUBLAS_STATUS_NOT_SUPPORTED, fn, "no algorithm with a GELU epilogue "
+                    "(OSP_CUEMU_LT_NO_GELU)");
     uint64_t ws = x->max_workspace < ALGO_WORKSPACE ? x->max_workspace : ALGO_WORKSPACE;
     results[0] = (cublasLtMatmulHeuristicResult_t){
         .algo.data = {ALGO_MAGIC, ws, x->align[0], x->align[1], x->align[2], x->align[3]},
