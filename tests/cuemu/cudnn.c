@@ -300,51 +300,109 @@ static cudnnStatus_t prepare(const char *fn, cudnnHandle_t h, cudnnTensorDescrip
 
 typedef enum { FWD, BWD_DATA, BWD_FILTER } direction;
 
+/* x (read through its memory strides) channels-last, [N][D][H][W][C], so
+ * that the sums over input channels run over adjacent elements. */
+static void x_channels_last(const geom *g, const float *t, float *cl)
+{
+    int64_t n = g->xd[0], c = g->xd[1], sp = g->xd[2] * g->xd[3] * g->xd[4];
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t p = 0; p < sp; p++) {
+            int64_t at[3] = {p / (g->xd[3] * g->xd[4]), p / g->xd[4] % g->xd[3], p % g->xd[4]};
+            int64_t mem = i * g->xs[0] + at[0] * g->xs[2] + at[1] * g->xs[3] + at[2] * g->xs[4];
+            for (int64_t j = 0; j < c; j++)
+                cl[(i * sp + p) * c + j] = t[mem + j * g->xs[1]];
+        }
+}
+
+/* The packed offset in w of filter k, tap t (mirrored for CONVOLUTION),
+ * channel 0. */
+static int64_t w_offset(const geom *g, int64_t k, const int64_t r[3])
+{
+    int64_t off = k * g->ws[0];
+    for (int i = 0; i < 3; i++)
+        off += (g->flip ? g->wd[2 + i] - 1 - r[i] : r[i]) * g->ws[2 + i];
+    return off;
+}
+
 /* acc (packed, double) += the direction's sum over every (output position,
  * input channel, filter tap) that lands inside the input:
  *   FWD         acc[y] += x·w        (a = x,  b = w)
  *   BWD_DATA    acc[x] += dy·w       (a = dy, b = w)
- *   BWD_FILTER  acc[w] += x·dy       (a = x,  b = dy) */
-static void accumulate(const geom *g, direction dir, const float *a, const float *b, double *acc)
+ *   BWD_FILTER  acc[w] += x·dy       (a = x,  b = dy)
+ * over channels-last copies of x and of the filters ([K][tap][C]); false
+ * when host memory runs out. */
+static bool accumulate(const geom *g, direction dir, const float *a, const float *b, double *acc)
 {
-    int64_t xp[5], yp[5], taps = g->wd[2] * g->wd[3] * g->wd[4];
-    packed5(g->xd, xp);
+    int64_t taps = g->wd[2] * g->wd[3] * g->wd[4], C = g->xd[1], K = g->wd[0];
+    int64_t sp = g->xd[2] * g->xd[3] * g->xd[4], outs = g->yd[2] * g->yd[3] * g->yd[4];
+    int64_t yp[5];
     packed5(g->yd, yp);
-    int64_t outs = g->yd[2] * g->yd[3] * g->yd[4];
-    for (int64_t n = 0; n < g->xd[0]; n++)
-        for (int64_t k = 0; k < g->wd[0]; k++)
+    size_t xn = (size_t)(g->xd[0] * sp * C), wn = (size_t)(K * taps * C);
+    float *xcl = dir != BWD_DATA ? malloc(xn * sizeof *xcl) : NULL;
+    float *wt = dir != BWD_FILTER ? malloc(wn * sizeof *wt) : NULL;
+    double *cl = dir == BWD_DATA ? calloc(xn, sizeof *cl) : dir == BWD_FILTER
+                                                               ? calloc(wn, sizeof *cl) : NULL;
+    int64_t (*r)[3] = malloc((size_t)taps * sizeof *r);
+    bool ok = r && (dir == FWD ? xcl && wt : dir == BWD_DATA ? wt && cl : xcl && cl);
+    for (int64_t t = 0; ok && t < taps; t++) {
+        r[t][0] = t / (g->wd[3] * g->wd[4]);
+        r[t][1] = t / g->wd[4] % g->wd[3];
+        r[t][2] = t % g->wd[4];
+        for (int64_t k = 0; wt && k < K; k++)
+            for (int64_t c = 0, off = w_offset(g, k, r[t]); c < C; c++)
+                wt[(k * taps + t) * C + c] = b[off + c * g->ws[1]];
+    }
+    if (ok && xcl)
+        x_channels_last(g, a, xcl);
+    for (int64_t n = 0; ok && n < g->xd[0]; n++)
+        for (int64_t k = 0; k < K; k++)
             for (int64_t o = 0; o < outs; o++) {
                 int64_t op[3] = {o / (g->yd[3] * g->yd[4]), o / g->yd[4] % g->yd[3], o % g->yd[4]};
-                int64_t y_mem = n * g->ys[0] + k * g->ys[1], y_lin = n * yp[0] + k * yp[1];
-                for (int i = 0; i < 3; i++) {
+                int64_t y_mem = n * g->ys[0] + k * g->ys[1], y_lin = n * yp[0] + k * yp[1] + o;
+                for (int i = 0; i < 3; i++)
                     y_mem += op[i] * g->ys[2 + i];
-                    y_lin += op[i] * yp[2 + i];
-                }
+                double dy = dir == BWD_DATA ? a[y_mem] : dir == BWD_FILTER ? b[y_mem] : 0.0;
+                double sum = 0.0;
                 for (int64_t t = 0; t < taps; t++) {
-                    int64_t r[3] = {t / (g->wd[3] * g->wd[4]), t / g->wd[4] % g->wd[3],
-                                    t % g->wd[4]};
-                    int64_t x_mem = n * g->xs[0], x_lin = n * xp[0], w_off = k * g->ws[0];
+                    int64_t at[3];
                     bool inside = true;
                     for (int i = 0; i < 3 && inside; i++) {
-                        int64_t at = op[i] * g->str[i] - g->pad[i] + r[i] * g->dil[i];
-                        inside = at >= 0 && at < g->xd[2 + i];
-                        x_mem += at * g->xs[2 + i];
-                        x_lin += at * xp[2 + i];
-                        w_off += (g->flip ? g->wd[2 + i] - 1 - r[i] : r[i]) * g->ws[2 + i];
+                        at[i] = op[i] * g->str[i] - g->pad[i] + r[t][i] * g->dil[i];
+                        inside = at[i] >= 0 && at[i] < g->xd[2 + i];
                     }
                     if (!inside)
                         continue;
-                    for (int64_t c = 0; c < g->xd[1]; c++) {
-                        int64_t xm = x_mem + c * g->xs[1], wo = w_off + c * g->ws[1];
-                        if (dir == FWD)
-                            acc[y_lin] += (double)a[xm] * b[wo];
-                        else if (dir == BWD_DATA)
-                            acc[x_lin + c * xp[1]] += (double)a[y_mem] * b[wo];
-                        else
-                            acc[wo] += (double)a[xm] * b[y_mem];
-                    }
+                    int64_t xo = (n * sp + (at[0] * g->xd[3] + at[1]) * g->xd[4] + at[2]) * C;
+                    int64_t wo = (k * taps + t) * C;
+                    if (dir == FWD)
+                        for (int64_t c = 0; c < C; c++)
+                            sum += (double)xcl[xo + c] * wt[wo + c];
+                    else if (dir == BWD_DATA)
+                        for (int64_t c = 0; c < C; c++)
+                            cl[xo + c] += dy * wt[wo + c];
+                    else
+                        for (int64_t c = 0; c < C; c++)
+                            cl[wo + c] += (double)xcl[xo + c] * dy;
                 }
+                if (dir == FWD)
+                    acc[y_lin] += sum;
             }
+    /* the channels-last sums back to acc's packed order */
+    if (ok && dir == BWD_DATA)
+        for (int64_t n = 0; n < g->xd[0]; n++)
+            for (int64_t p = 0; p < sp; p++)
+                for (int64_t c = 0; c < C; c++)
+                    acc[(n * C + c) * sp + p] = cl[(n * sp + p) * C + c];
+    if (ok && dir == BWD_FILTER)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t t = 0; t < taps; t++)
+                for (int64_t c = 0, off = w_offset(g, k, r[t]); c < C; c++)
+                    acc[off + c * g->ws[1]] = cl[(k * taps + t) * C + c];
+    free(xcl);
+    free(wt);
+    free(cl);
+    free(r);
+    return ok;
 }
 
 /* The memory offset of the i-th element (NCDHW order) of a tensor. */
@@ -384,10 +442,12 @@ static cudnnStatus_t compute(const char *fn, const geom *g, direction dir, const
     double *acc = calloc((size_t)numel5(d), sizeof *acc);
     if (!acc)
         return fail(CUDNN_STATUS_ALLOC_FAILED, fn, "no host memory for the accumulator");
-    accumulate(g, dir, a, b, acc);
-    finish(d, s, acc, alpha, beta, out);
+    bool ok = accumulate(g, dir, a, b, acc);
+    if (ok)
+        finish(d, s, acc, alpha, beta, out);
     free(acc);
-    return CUDNN_STATUS_SUCCESS;
+    return ok ? CUDNN_STATUS_SUCCESS
+              : fail(CUDNN_STATUS_ALLOC_FAILED, fn, "no host memory for the channels-last copies");
 }
 
 typedef enum { WS_NONE, WS_SMALL, WS_COLUMNS, WS_HUGE } ws_kind;
