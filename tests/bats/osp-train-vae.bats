@@ -10,6 +10,7 @@ load helpers
 
 MKVIDEO=$TEST_BUILD/tests/tools/mkvideo
 LPIPS=$REPO/tests/data/lpips_vgg/tiny.safetensors
+TENSORCMP=$TEST_BUILD/tests/tools/tensorcmp
 
 setup_file() {
     export SHARED=$BATS_FILE_TMPDIR
@@ -133,6 +134,8 @@ mean_of() {
         awk 'NR % 2 { a = $1; next } { d = a - $1; if (d < 0) d = -d; t = NR == 2 ? 1e-6 : 1e-5
                                        if (d > t * $1) { print NR / 2 ": " a " vs " $1; bad = 1 } }
              END { exit bad }'
+    "$TENSORCMP" --files "$TMP/dp/checkpoint-3/model/diffusion_pytorch_model.safetensors" \
+        "$TMP/one/checkpoint-3/model/diffusion_pytorch_model.safetensors" 1e-4
     run "$JSONCHECK" .world_size < "$TMP/dp/checkpoint-3/train_state.json"
     assert_output 2
 }

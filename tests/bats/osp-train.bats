@@ -8,6 +8,7 @@
 load helpers
 
 MKFEATURES=$TEST_BUILD/tests/tools/mkfeatures
+TENSORCMP=$TEST_BUILD/tests/tools/tensorcmp
 
 setup_file() {
     tiny_latte_suite
@@ -322,6 +323,9 @@ same_checkpoint() {
         awk 'NR % 2 { a = $1; next } { d = a - $1; if (d < 0) d = -d
                                        if (d > 1e-5 * $1) { print NR / 2 ": " a " vs " $1; bad = 1 } }
              END { exit bad }'
+    # and the parameters they end with, each tensor within 1e-4 of itself
+    "$TENSORCMP" --files "$TMP/dp/checkpoint-6/model/diffusion_pytorch_model.safetensors" \
+        "$TMP/one/checkpoint-6/model/diffusion_pytorch_model.safetensors" 1e-4
     run "$JSONCHECK" .world_size < "$TMP/dp/checkpoint-6/train_state.json"
     assert_output 2
     fails_with 2 "$BIN/osp-train" dit -q -m "$MODEL" --data "$FEATS" --run "$TMP/dp" --resume \
