@@ -338,11 +338,13 @@ static bool accumulate(const geom *g, direction dir, const float *a, const float
     int64_t yp[5];
     packed5(g->yd, yp);
     size_t xn = (size_t)(g->xd[0] * sp * C), wn = (size_t)(K * taps * C);
-    float *xcl = dir != BWD_DATA ? malloc(xn * sizeof *xcl) : NULL;
-    float *wt = dir != BWD_FILTER ? malloc(wn * sizeof *wt) : NULL;
-    double *cl = dir == BWD_DATA ? calloc(xn, sizeof *cl) : dir == BWD_FILTER
-                                                               ? calloc(wn, sizeof *cl) : NULL;
-    int64_t (*r)[3] = malloc((size_t)taps * sizeof *r);
+    /* (+ 1: an empty tensor is not out of memory) */
+    float *xcl = dir != BWD_DATA ? malloc((xn + 1) * sizeof *xcl) : NULL;
+    float *wt = dir != BWD_FILTER ? malloc((wn + 1) * sizeof *wt) : NULL;
+    double *cl = dir == BWD_DATA     ? calloc(xn + 1, sizeof *cl)
+                 : dir == BWD_FILTER ? calloc(wn + 1, sizeof *cl)
+                                     : NULL;
+    int64_t (*r)[3] = malloc(((size_t)taps + 1) * sizeof *r);
     bool ok = r && (dir == FWD ? xcl && wt : dir == BWD_DATA ? wt && cl : xcl && cl);
     for (int64_t t = 0; ok && t < taps; t++) {
         r[t][0] = t / (g->wd[3] * g->wd[4]);

@@ -63,7 +63,8 @@ void osp_cuda_empty_cache(void);
  * backend's stream, through cuBLASLt. A, B in ab_type (f32, f16 or bf16),
  * C in c_type (f32, or ab_type when that is f16/bf16), float32 accumulation
  * (TF32 products for f32 inputs when enabled). Strides in elements; a
- * stride of 0 reuses one matrix for every batch element. Device pointers. */
+ * stride of 0 reuses one matrix for every batch element. Device pointers.
+ * With k = 0 (an empty sum) beta must be 0 or 1: C is zeroed or kept. */
 osp_status osp_cuda_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                          float alpha, const void *a, int64_t lda, int64_t stride_a,
                          const void *b, int64_t ldb, int64_t stride_b, float beta, void *c,
