@@ -84,7 +84,7 @@ TESTS := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Programs the bats suites use to make their inputs (not tests themselves).
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all lib tools tests check check-asan test-cuda test-cuda-ops fuzz install deps demo bench clean print-ldlibs
+.PHONY: all lib tools tests check check-asan test-cuda test-cuda-ops test-cuda-quick fuzz install deps demo bench clean print-ldlibs
 # Objects that only pattern rules name would be deleted as intermediates.
 .SECONDARY: $(TOOL_COMMON_OBJ) $(TEST_HELPER_OBJ) $(BUILD)/tests/fakedev/fake_device.o
 all: lib tools
@@ -181,16 +181,20 @@ check: all tests
 # The CUDA parity suite (tests/cuda/run.sh): every op on the GPU against
 # the CPU, then the model fixtures through the CUDA tools. Builds with
 # CUDA=1; prints a skip line and succeeds where no GPU is usable.
-# test-cuda-ops: the op parity alone (seconds; what CI runs with EMU=1).
-# Emulated, the model suites take minutes a case: a longer case timeout.
+# test-cuda-ops: the op parity alone (a minute emulated).
+# test-cuda-quick: the op parity and the bats cases tagged cuda-quick (a
+# fixture of each model and metric, the trainers against the CPU; a few
+# minutes emulated, what CI runs with EMU=1).
+# Emulated, the model suites take up to minutes a case: a longer timeout.
 ifeq ($(CUDA),1)
-test-cuda: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
+test-cuda test-cuda-quick: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
 	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) \
-	  $(if $(filter 1,$(EMU)),BATS_TEST_TIMEOUT=900) tests/cuda/run.sh
+	  $(if $(filter 1,$(EMU)),BATS_TEST_TIMEOUT=900) tests/cuda/run.sh \
+	  $(if $(filter test-cuda-quick,$@),--quick)
 test-cuda-ops: $(BIN)/osp-info $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
 	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) tests/cuda/run.sh --ops-only
 else
-test-cuda test-cuda-ops:
+test-cuda test-cuda-ops test-cuda-quick:
 	$(MAKE) CUDA=1 $@
 endif
 

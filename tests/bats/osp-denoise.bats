@@ -40,6 +40,7 @@ e2e_input() {
 }
 
 # Outputs reach max |y| ~ 5; 2e-5 x max(1, max|y|) is the README's 1e-4.
+# bats test_tags=cuda-quick
 @test "--predict matches every sampling-mode forward of fixtures/latte" {
     for c in tiny_a/video_masked tiny_a/video_nomask_float_t tiny_a/image_nonsquare \
         tiny_b/video_masked; do
@@ -70,6 +71,7 @@ e2e_input() {
     [[ $stderr == *timestep* ]]
 }
 
+# bats test_tags=cuda-quick
 @test "sampling reproduces the real pipeline's final latents (guidance 7.5, 10 steps)" {
     for s in pndm ddim euler dpmpp; do
         e2e_input $s

@@ -101,6 +101,7 @@ matches() {
         }'
 }
 
+# bats test_tags=cuda-quick
 @test "--pairs: every per-video value equals expected_metrics (PNG folders, FFV1 files)" {
     run "$EVAL" --pairs "$D/pairs.tsv" --per-frame --format json --lpips-model "$LPIPS" \
         --flow-model "$PWC"
@@ -127,6 +128,7 @@ matches() {
     assert_equal "$(echo "$output" | "$JSONCHECK" '.pairs[2].metrics.lpips.per_frame[0]')" 0
 }
 
+# bats test_tags=cuda-quick
 @test "per-frame means and finals equal expected_metrics (pairs and a batch stream)" {
     local key input
     for input in pairs stream; do
@@ -165,6 +167,7 @@ matches() {
     done
 }
 
+# bats test_tags=cuda-quick
 @test "FloLPIPS over the two non-identical videos equals flolpips_final_nonidentical" {
     head -n 2 "$D/pairs.tsv" >"$D/two.tsv"
     run "$EVAL" --pairs "$D/two.tsv" --format json --metrics flolpips --lpips-model "$LPIPS" \

@@ -39,6 +39,7 @@ info() {
     "$BIN/osp-info" --format json --stats "$file" | "$JSONCHECK" "$@"
 }
 
+# bats test_tags=cuda-quick
 @test "the encoder fixture through the tool: last_hidden_state within 1e-4" {
     "$TEXTENC" -m "$D/fixture" --from-tokens -i "$D/fixture_tokens.msgpack" -o "$D/fx.msgpack"
     run "$TENSORCMP" "$D/fx.msgpack" embedding "$FIXTURES/t5/encoder/expected.safetensors" \
@@ -102,6 +103,7 @@ info() {
         "$(info "$D/args.msgpack" '.tensors[4].stats.min')" 1e-5
 }
 
+# bats test_tags=cuda-quick
 @test "the same weights as PyTorch .bin shards and as bf16" {
     "$TEXTENC" -m "$D/t5" "a red fox" >"$D/st.msgpack"
     "$TEXTENC" -m "$D/t5bin" "a red fox" | cmp - "$D/st.msgpack"

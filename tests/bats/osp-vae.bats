@@ -17,6 +17,7 @@ teardown() {
     rm -rf "$TMP"
 }
 
+# bats test_tags=cuda-quick
 @test "encode --mode mean and --moments match the fixture" {
     run "$BIN/osp-encode" -m "$VAE" --mode mean "$TMP/video.msgpack" -o "$TMP/mean.msgpack"
     assert_success
@@ -27,6 +28,7 @@ teardown() {
     assert_success
 }
 
+# bats test_tags=cuda-quick
 @test "decode of the mean latent matches the fixture's decoded frames" {
     "$BIN/osp-encode" -m "$VAE" --mode mean "$TMP/video.msgpack" |
         "$BIN/osp-decode" -m "$VAE" > "$TMP/decoded.msgpack"
@@ -34,6 +36,7 @@ teardown() {
     assert_success
 }
 
+# bats test_tags=cuda-quick
 @test "tiled encode matches the tiled fixture" {
     "$MKSTREAM" convert "$FIXTURES/vae/tiled/input.safetensors" "$TMP/tiled.msgpack" video
     "$BIN/osp-encode" -m "$VAE" --moments --tile-size 32 --tile-overlap 0.25 "$TMP/tiled.msgpack" > "$TMP/m.msgpack"

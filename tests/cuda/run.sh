@@ -8,11 +8,20 @@
 # on the GPU within the fixture tolerances, and so do the trainers. Ends with "N passed, N failed";
 # without a usable GPU it prints one skip line and exits 0.
 # --ops-only: the emulator's self-tests, the parity suite and the device
-# check, not the bats suites (make test-cuda-ops; CI runs it emulated).
+# check, not the bats suites (make test-cuda-ops).
+# --quick: those, then only the bats cases tagged cuda-quick (a fixture
+# of each model and metric, and the trainers against the CPU; make
+# test-cuda-quick, what CI runs emulated).
 # Env: OSP_TEST_BUILD (the CUDA build folder), OSP_BIN (its tools).
 set -u
 ops_only=false
-[ "${1:-}" = --ops-only ] && ops_only=true
+tags=()
+case "${1:-}" in
+--ops-only) ops_only=true ;;
+--quick) tags=(--filter-tags cuda-quick) ;;
+"") ;;
+*) echo "usage: tests/cuda/run.sh [--ops-only | --quick]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/../.."
 build=${OSP_TEST_BUILD:-build-cuda}
 export OSP_BIN=${OSP_BIN:-$PWD/bin-cuda}
@@ -86,7 +95,7 @@ export OSP_CUDA_REPRODUCIBLE=1
 # Streamed as it runs (so a run cut short still shows how far it got), each
 # case timed, none allowed to hang the suite.
 log=$(mktemp)
-BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120} bats --tap --timing "${suites[@]}" 2>&1 | tee "$log"
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120} bats --tap --timing "${tags[@]}" "${suites[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 out=$(cat "$log")
 rm -f "$log"
@@ -94,6 +103,13 @@ skipped=$(printf '%s\n' "$out" | grep -c '^ok .* # skip')
 p=$(($(printf '%s\n' "$out" | grep -c '^ok ') - skipped))
 f=$(printf '%s\n' "$out" | grep -c '^not ok ')
 [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+# Every case the suites hold (or tag) must have run: a bats that dropped
+# the tag filter's cases, or a plan cut short, is a failure.
+planned=$(bats --count "${tags[@]}" "${suites[@]}")
+if [ $((p + f + skipped)) -ne "$planned" ] || [ "$planned" -eq 0 ]; then
+    echo "model fixtures on cuda: $((p + f + skipped)) of $planned cases ran"
+    f=$((f + 1))
+fi
 [ "$skipped" -gt 0 ] && printf '%s\n' "$out" | grep '^ok .* # skip'
 echo "model fixtures on cuda (bats): $p passed, $f failed, $skipped skipped"
 passed=$((passed + p))

@@ -39,6 +39,7 @@ losses() {
     sed -E 's/.*"loss": ([^,]*),.*/\1/' "$1"
 }
 
+# bats test_tags=cuda-quick
 @test "cuda and cpu train alike: losses, weights, EMA and AdamW state within 1e-3" {
     train "$DEV" "$TMP/gpu" --max-steps 4 > "$TMP/gpu.jsonl"
     train cpu "$TMP/cpu" --max-steps 4 > "$TMP/cpu.jsonl"
@@ -96,6 +97,7 @@ vae() {
         --run "$run" --frames 5 --size 32 --disc-start 1 --lr 1e-5 "$@"
 }
 
+# bats test_tags=cuda-quick
 @test "osp-train vae: cuda and cpu agree (VAE, discriminator, both optimizers)" {
     need_fixtures
     mkdir -p "$SHARED/clips"
@@ -120,6 +122,7 @@ vae() {
     done
 }
 
+# bats test_tags=cuda-quick
 @test "osp-train vae --init-2d on the device starts from the inflated VAE" {
     local data=$REPO/tests/data/vae2d
     mkdir -p "$TMP/clips"
