@@ -13,8 +13,14 @@ extern "C" {
 }
 
 #define CU_THREADS 256
-/* Grid-stride loops keep the grid at most this many blocks. */
+/* Grid-stride loops keep the grid at most this many blocks. The emulated
+ * build (tests/cuemu) can lower it, OSP_CUEMU_MAX_BLOCKS, so that a small
+ * test runs the loops' later turns as a tensor of millions would. */
+#ifdef OSP_CUEMU
+#define CU_MAX_BLOCKS cuemu::max_blocks()
+#else
 #define CU_MAX_BLOCKS 65536
+#endif
 
 static inline unsigned cu_grid(int64_t n, int threads = CU_THREADS)
 {

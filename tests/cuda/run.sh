@@ -46,9 +46,16 @@ done
 # with the elementwise kernels, copies and concat indexing in 64 bits (the
 # path of tensors of 2^31 or more elements).
 # Emulated, a fifth pass whose cuBLASLt has no GELU epilogue (the linear +
-# GELU fallback, which a real library takes only for some shapes).
+# GELU fallback, which a real library takes only for some shapes), and
+# two in other orders (tests/cuemu/threads.cc): blocks and threads last
+# first, then one warp running ahead of the others with at most two
+# blocks a grid (so grid-stride loops take several turns), where a
+# missing barrier or a block reading another's results gives another
+# result.
 modes=("" OSP_CUDA_TF32=1 OSP_CUDA_BF16=1 OSP_CUDA_WIDE_INDEX=1)
-[ -x "$build/tests/cuemu/test_threads" ] && modes+=(OSP_CUEMU_LT_NO_GELU=1)
+[ -x "$build/tests/cuemu/test_threads" ] &&
+    modes+=(OSP_CUEMU_LT_NO_GELU=1 OSP_CUEMU_ORDER=reverse
+        "OSP_CUEMU_ORDER=warps OSP_CUEMU_MAX_BLOCKS=2")
 for mode in "${modes[@]}"; do
     start=$SECONDS
     out=$(env $mode "$build/tests/cuda/parity" 2>&1)

@@ -7,7 +7,9 @@
  * so barriers, warp shuffles and the warp-wide mma.sync meet as they do on
  * a GPU. This is a test tool: it checks that kernels compute what the CPU
  * reference computes and that they use barriers and warps legally; it
- * says nothing about speed, races between blocks, or the memory model. */
+ * says nothing about speed or the memory model. OSP_CUEMU_ORDER=reverse
+ * or =warps runs blocks and threads in another order (threads.cc): a
+ * result that changes with it depends on an order the GPU leaves open. */
 #ifndef OSP_CUEMU_H
 #define OSP_CUEMU_H
 
@@ -34,7 +36,8 @@
 #define __device__
 #define __host__
 /* Shared memory is a static of the kernel: blocks run one at a time, and
- * every fiber of the block sees the same array. */
+ * every fiber of the block sees the same array. translate.sh follows each
+ * declaration with shared_fresh, which poisons it at each block's start. */
 #define __shared__ static
 #define __forceinline__ inline
 #define __launch_bounds__(...)
@@ -53,6 +56,20 @@ void run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>
  * block barrier returns the OR of every thread's pred. */
 bool block_barrier(bool pred);
 void warp_barrier(const char *op);
+
+/* Poisons a __shared__ array (all bits set: NaN as float) the first time a
+ * thread of the running block declares it, so a read before any write
+ * shows instead of seeing the previous block's values. */
+void shared_fresh(void *array, size_t bytes);
+
+/* The order threads and blocks run in, as OSP_CUEMU_ORDER names it
+ * (forward, the default; reverse; warps: see threads.cc), for the
+ * emulator's own tests. */
+void set_schedule(const char *name);
+
+/* The cap on grid-stride grids (kernels/common.cuh's CU_MAX_BLOCKS):
+ * OSP_CUEMU_MAX_BLOCKS, 65536 (the real build's) by default. */
+unsigned max_blocks();
 
 /* The calling thread's lane, and its warp's 32 slots of 16 bytes for
  * exchanging registers. */

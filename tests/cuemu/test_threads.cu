@@ -1,7 +1,9 @@
 /* test_threads.cu — the emulator's GPU threads (threads.cc) on kernels
  * written for the purpose: block barriers between phases that read each
  * other's writes, warp shuffles, __syncthreads_or, 2-D and 3-D blocks,
- * mma.sync against a plain product, launches the GPU refuses, and the
+ * mma.sync against a plain product, shared memory poisoned per block, the
+ * reverse and warps schedules exposing missing barriers, launches the GPU
+ * refuses, and the
  * misuses that must stop the program (run in a child process). Built and
  * run by `make EMU=1 test-cuda` (translated like the kernels). */
 #include <stdio.h>
@@ -31,6 +33,52 @@ __global__ void rotate(int *out, int rounds)
         __syncthreads();
     }
     out[blockIdx.x * blockDim.x + t] = v;
+}
+
+/* Block 0 fills its shared array; later blocks, and later launches, read
+ * theirs unwritten: on a GPU undefined, here all bits set. */
+__global__ void fill_or_peek(int *out, int fill)
+{
+    __shared__ int s[32];
+    int t = threadIdx.x;
+    if (fill && blockIdx.x == 0)
+        s[t] = 7;
+    __syncthreads();
+    out[blockIdx.x * blockDim.x + t] = s[t];
+}
+
+/* Reads the neighbour below without a barrier between the write and the
+ * read: right only when the lower thread happens to run first. */
+__global__ void shift_without_barrier(int *out)
+{
+    __shared__ int s[64];
+    int t = threadIdx.x;
+    s[t] = t;
+    out[t] = s[t > 0 ? t - 1 : 0];
+}
+
+/* Two block sums through one shared array, with no barrier before the
+ * second pass writes it: right only while no warp runs ahead into the
+ * second pass before the others have read the first. */
+__global__ void sums_reusing_shared(const float *x, float *out)
+{
+    __shared__ float s[2];
+    float v = x[threadIdx.x];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (threadIdx.x % 32 == 0)
+            s[threadIdx.x / 32] = v;
+        __syncthreads();
+        v = s[0] + s[1];
+    }
+    out[threadIdx.x] = v;
+}
+
+__global__ void log_block_order(int *log, int *next)
+{
+    if (threadIdx.x == 0)
+        log[blockIdx.x] = (*next)++;
 }
 
 __global__ void warp_sum(const float *x, float *out)
@@ -177,6 +225,49 @@ int main(void)
             ok &= d[r * 8 + c] == want;
         }
     check(ok, "mma.sync m16n8k16 bf16 equals the product from PTX-layout fragments");
+
+    int peek[64];
+    fill_or_peek<<<2, 32>>>(peek, 1);
+    ok = true;
+    for (int i = 0; i < 64; i++)
+        ok &= peek[i] == (i < 32 ? 7 : -1);
+    fill_or_peek<<<1, 32>>>(peek, 0);
+    for (int i = 0; i < 32; i++)
+        ok &= peek[i] == -1;
+    check(ok, "shared memory is poisoned at each block's start, not kept from the last");
+
+    int shifted[64], log[3], next = 0;
+    shift_without_barrier<<<1, 64>>>(shifted);
+    log_block_order<<<3, 32>>>(log, &next);
+    ok = log[0] == 0 && log[1] == 1 && log[2] == 2;
+    for (int i = 0; i < 64; i++)
+        ok &= shifted[i] == (i > 0 ? i - 1 : 0);
+    cuemu::set_schedule("reverse");
+    shift_without_barrier<<<1, 64>>>(shifted);
+    log_block_order<<<3, 32>>>(log, &next);
+    cuemu::set_schedule("forward");
+    ok &= log[0] == 5 && log[1] == 4 && log[2] == 3;
+    int wrong = 0;
+    for (int i = 1; i < 64; i++)
+        wrong += shifted[i] != i - 1;
+    ok &= wrong == 63;
+    check(ok, "the reverse order runs blocks and threads last first: a missing barrier shows");
+
+    float ones[64], sums[64];
+    for (int i = 0; i < 64; i++)
+        ones[i] = 1;
+    sums_reusing_shared<<<1, 64>>>(ones, sums);
+    ok = true;
+    for (int i = 0; i < 64; i++)
+        ok &= sums[i] == 64 * 64;
+    cuemu::set_schedule("warps");
+    sums_reusing_shared<<<1, 64>>>(ones, sums);
+    log_block_order<<<3, 32>>>(log, &next);
+    cuemu::set_schedule("forward");
+    ok &= log[0] == 8 && log[1] == 7 && log[2] == 6;
+    for (int i = 0; i < 64; i++)
+        ok &= sums[i] == 32 * (32 + 32 * 64) + 32 * 64; /* s[0] read after warp 1's 2nd write */
+    check(ok, "the warps order lets the last warp run ahead: a shared array reused too soon shows");
 
     rotate<<<1, 2048>>>(out, 1);
     check(cudaGetLastError() == cudaErrorInvalidConfiguration,

@@ -6,7 +6,11 @@
  * block (or of a warp, for shuffles and mma) waits, they all go on. What
  * would hang or be undefined on a GPU stops the program with a message:
  * a warp split between a shuffle and __syncthreads, a shuffle with a lane
- * that has exited or does not exist, a block or grid the GPU refuses. */
+ * that has exited or does not exist, a block or grid the GPU refuses.
+ * OSP_CUEMU_ORDER=reverse and =warps change the order (see `schedule`):
+ * a kernel that misses a barrier, or lets one block read another's
+ * results, gives another result (tests/cuda/run.sh runs the parity suite
+ * in each order). */
 #include "cuemu.h"
 
 #include <stdio.h>
@@ -55,6 +59,21 @@ fiber *current;
 void *scheduler_sp;
 const std::function<void()> *body;
 unsigned char warp_buffer[32][32][16]; /* [warp][lane][byte] */
+std::vector<void *> fresh_shared;      /* arrays poisoned in this block */
+
+/* The schedule (OSP_CUEMU_ORDER): FORWARD runs the blocks in order, and
+ * at each turn every ready thread of a block in order; REVERSE the same
+ * last first; WARPS the blocks last first, and each warp alone, from the
+ * last, as far as it goes before a block barrier (its lanes last first),
+ * so one warp runs ahead of the others. */
+enum schedule { UNSET, FORWARD, REVERSE, WARPS } order = UNSET;
+
+schedule current_schedule()
+{
+    if (order == UNSET)
+        cuemu::set_schedule(getenv("OSP_CUEMU_ORDER"));
+    return order;
+}
 
 [[noreturn]] void fail(const char *fmt, const char *what)
 {
@@ -99,34 +118,38 @@ void *fresh_stack(unsigned char *stack)
     return top;
 }
 
-/* Releases the threads waiting at a barrier once all that must meet there
- * have come; false when none could go on. */
+/* Releases the threads of the warp [w0, w1) waiting at a warp barrier
+ * once all of them have come; false when none was released. */
+bool release_warp(unsigned w0, unsigned w1)
+{
+    unsigned waiting = 0, at_block = 0, done = 0;
+    for (unsigned i = w0; i < w1; i++) {
+        waiting += fibers[i].st == AT_WARP;
+        at_block += fibers[i].st == AT_BLOCK;
+        done += fibers[i].st == DONE;
+    }
+    if (!waiting || waiting + at_block + done < w1 - w0)
+        return false; /* none waits, or some have yet to come */
+    const char *op = NULL;
+    for (unsigned i = w0; i < w1 && !op; i++)
+        if (fibers[i].st == AT_WARP)
+            op = fibers[i].op;
+    if (at_block)
+        fail("%s in part of a warp while its other threads wait at __syncthreads", op);
+    if (done)
+        fail("%s in a warp some of whose threads have exited", op);
+    if (w1 - w0 < 32)
+        fail("%s in a warp of fewer than 32 threads", op);
+    for (unsigned i = w0; i < w1; i++)
+        fibers[i].st = READY;
+    return true;
+}
+
 bool release_warps(unsigned n)
 {
     bool released = false;
-    for (unsigned w0 = 0; w0 < n; w0 += 32) {
-        unsigned w1 = w0 + 32 < n ? w0 + 32 : n, waiting = 0, at_block = 0, done = 0;
-        for (unsigned i = w0; i < w1; i++) {
-            waiting += fibers[i].st == AT_WARP;
-            at_block += fibers[i].st == AT_BLOCK;
-            done += fibers[i].st == DONE;
-        }
-        if (!waiting)
-            continue;
-        const char *op = NULL;
-        for (unsigned i = w0; i < w1 && !op; i++)
-            if (fibers[i].st == AT_WARP)
-                op = fibers[i].op;
-        if (at_block)
-            fail("%s in part of a warp while its other threads wait at __syncthreads", op);
-        if (done)
-            fail("%s in a warp some of whose threads have exited", op);
-        if (w1 - w0 < 32)
-            fail("%s in a warp of fewer than 32 threads", op);
-        for (unsigned i = w0; i < w1; i++)
-            fibers[i].st = READY;
-        released = true;
-    }
+    for (unsigned w0 = 0; w0 < n; w0 += 32)
+        released |= release_warp(w0, w0 + 32 < n ? w0 + 32 : n);
     return released;
 }
 
@@ -149,6 +172,19 @@ bool release_block(unsigned n)
     return any;
 }
 
+/* Runs the ready threads of [t0, t1) until each waits or ends. */
+void run_ready(unsigned t0, unsigned t1, bool last_first)
+{
+    for (unsigned k = 0; k < t1 - t0; k++) {
+        unsigned i = last_first ? t1 - 1 - k : t0 + k;
+        if (fibers[i].st != READY)
+            continue;
+        current = &fibers[i];
+        threadIdx = current->idx;
+        cuemu_swap(&scheduler_sp, current->sp);
+    }
+}
+
 void run_block(unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
@@ -160,13 +196,19 @@ void run_block(unsigned n)
         f.idx = make_uint3(i % blockDim.x, i / blockDim.x % blockDim.y,
                            i / (blockDim.x * blockDim.y));
     }
+    fresh_shared.clear();
+    schedule sched = current_schedule();
     for (unsigned done = 0; done < n;) {
-        for (unsigned i = 0; i < n; i++) {
-            if (fibers[i].st != READY)
-                continue;
-            current = &fibers[i];
-            threadIdx = current->idx;
-            cuemu_swap(&scheduler_sp, current->sp);
+        if (sched == WARPS) {
+            for (unsigned w0 = (n - 1) / 32 * 32 + 32; w0 >= 32;) {
+                w0 -= 32;
+                unsigned w1 = w0 + 32 < n ? w0 + 32 : n;
+                do
+                    run_ready(w0, w1, true);
+                while (release_warp(w0, w1));
+            }
+        } else {
+            run_ready(0, n, sched == REVERSE);
         }
         done = 0;
         for (unsigned i = 0; i < n; i++)
@@ -207,12 +249,54 @@ void run(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>
     unsigned n = block.x * block.y * block.z;
     if (fibers.size() < n)
         fibers.resize(n);
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                blockIdx = make_uint3(x, y, z);
-                run_block(n);
-            }
+    uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
+    bool reverse = current_schedule() != FORWARD;
+    for (uint64_t k = 0; k < blocks; k++) {
+        uint64_t b = reverse ? blocks - 1 - k : k;
+        blockIdx = make_uint3((unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y),
+                              (unsigned)(b / grid.x / grid.y));
+        run_block(n);
+    }
+}
+
+unsigned max_blocks()
+{
+    static const unsigned cap = [] {
+        const char *v = getenv("OSP_CUEMU_MAX_BLOCKS");
+        if (!v)
+            return 65536u;
+        char *end;
+        unsigned long n = strtoul(v, &end, 10);
+        if (*end || n < 1 || n > 65536) {
+            fprintf(stderr, "cuemu: OSP_CUEMU_MAX_BLOCKS is 1 to 65536, not %s\n", v);
+            abort();
+        }
+        return (unsigned)n;
+    }();
+    return cap;
+}
+
+void set_schedule(const char *name)
+{
+    if (!name || !strcmp(name, "forward"))
+        order = FORWARD;
+    else if (!strcmp(name, "reverse"))
+        order = REVERSE;
+    else if (!strcmp(name, "warps"))
+        order = WARPS;
+    else {
+        fprintf(stderr, "cuemu: OSP_CUEMU_ORDER is forward, reverse or warps, not %s\n", name);
+        abort();
+    }
+}
+
+void shared_fresh(void *array, size_t bytes)
+{
+    for (void *p : fresh_shared)
+        if (p == array)
+            return;
+    memset(array, 0xff, bytes);
+    fresh_shared.push_back(array);
 }
 
 bool block_barrier(bool pred)
