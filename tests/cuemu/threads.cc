@@ -200,9 +200,8 @@ void run_block(unsigned n)
     schedule sched = current_schedule();
     for (unsigned done = 0; done < n;) {
         if (sched == WARPS) {
-            for (unsigned w0 = (n - 1) / 32 * 32 + 32; w0 >= 32;) {
-                w0 -= 32;
-                unsigned w1 = w0 + 32 < n ? w0 + 32 : n;
+            for (unsigned w = (n + 31) / 32; w-- > 0;) {
+                unsigned w0 = 32 * w, w1 = w0 + 32 < n ? w0 + 32 : n;
                 do
                     run_ready(w0, w1, true);
                 while (release_warp(w0, w1));
