@@ -38,6 +38,14 @@ osp_status osp_captions_load(const char *path, osp_captions *out)
     char *text = osp_read_text_file(path, MAX_CAPTION_FILE_BYTES, "a caption file", &len);
     if (!text)
         return osp_error_code();
+    osp_status st = osp_captions_parse(text, len, path, out);
+    free(text);
+    return st;
+}
+
+osp_status osp_captions_parse(const char *text, size_t len, const char *path, osp_captions *out)
+{
+    *out = (osp_captions){0};
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     osp_status st = OSP_OK;
@@ -56,7 +64,6 @@ osp_status osp_captions_load(const char *path, osp_captions *out)
         out->n = i + 1;
     }
     cJSON_Delete(root);
-    free(text);
     if (st)
         osp_captions_free(out);
     return st;

@@ -23,6 +23,9 @@ typedef struct osp_captions {
  * top level that is not an array, or a record without a non-empty string
  * `path` or without a `cap` array whose first item is a string. */
 osp_status osp_captions_load(const char *path, osp_captions *out);
+/* The same from len bytes of text (no terminator needed); `path` names it
+ * in messages. */
+osp_status osp_captions_parse(const char *text, size_t len, const char *path, osp_captions *out);
 void osp_captions_free(osp_captions *c);
 
 #endif
