@@ -187,7 +187,7 @@ check: all tests
 # minutes emulated, what CI runs with EMU=1).
 # Emulated, the model suites take up to minutes a case: a longer timeout.
 ifeq ($(CUDA),1)
-test-cuda test-cuda-quick: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS)
+test-cuda test-cuda-quick: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS) $(BUILD)/bench/gpu_bench
 	@OSP_BIN=$(CURDIR)/$(BIN) OSP_TEST_BUILD=$(CURDIR)/$(BUILD) \
 	  $(if $(filter 1,$(EMU)),BATS_TEST_TIMEOUT=900) tests/cuda/run.sh \
 	  $(if $(filter test-cuda-quick,$@),--quick)

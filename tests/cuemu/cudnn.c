@@ -37,6 +37,7 @@ struct cudnnTensorStruct {
 struct cudnnFilterStruct {
     bool set;
     cudnnDataType_t type;
+    cudnnTensorFormat_t format; /* NCHW: [K][C][taps] packed; NHWC: [K][taps][C] */
     int nb, dim[CUDNN_DIM_MAX];
 };
 
@@ -159,7 +160,48 @@ cudnnStatus_t cudnnSetTensorNdDescriptor(cudnnTensorDescriptor_t tensorDesc,
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* Only NCHW (KCRS... packed) filters: all the backend describes. */
+/* The packed strides of a format: NCHW, or NHWC (channels innermost,
+ * then the spatial dims in order, then the batch). */
+static void format_strides(cudnnTensorFormat_t format, int nb, const int *dim, int64_t *stride)
+{
+    int64_t step = 1;
+    if (format == CUDNN_TENSOR_NHWC) {
+        stride[1] = 1;
+        step = dim[1];
+    }
+    for (int i = nb - 1; i >= 0; i--) {
+        if (format == CUDNN_TENSOR_NHWC && i == 1)
+            continue;
+        stride[i] = step;
+        step *= dim[i];
+    }
+}
+
+/* The dims in the order a format gives them, with strides for that layout
+ * (cudnn's documented reading of the Ex form: dims are always N, C, D, H,
+ * W; the format says how they lie in memory). */
+cudnnStatus_t cudnnSetTensorNdDescriptorEx(cudnnTensorDescriptor_t tensorDesc,
+                                           cudnnTensorFormat_t format, cudnnDataType_t dataType,
+                                           int nbDims, const int dimA[])
+{
+    cudnnStatus_t s = check_dims(__func__, tensorDesc, dataType, nbDims, dimA);
+    if (s)
+        return s;
+    if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
+        return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "format %d: NCHW or NHWC only",
+                    (int)format);
+    int64_t st[CUDNN_DIM_MAX];
+    format_strides(format, nbDims, dimA, st);
+    int stride[CUDNN_DIM_MAX];
+    for (int i = 0; i < nbDims; i++) {
+        if (st[i] > INT32_MAX)
+            return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "the tensor spans 2^31 elements or more");
+        stride[i] = (int)st[i];
+    }
+    return cudnnSetTensorNdDescriptor(tensorDesc, dataType, nbDims, dimA, stride);
+}
+
+/* NCHW (KCRS... packed) or NHWC (KRS...C packed) filters. */
 cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t filterDesc,
                                          cudnnDataType_t dataType, cudnnTensorFormat_t format,
                                          int nbDims, const int filterDimA[])
@@ -167,10 +209,11 @@ cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t filterDesc,
     cudnnStatus_t s = check_dims(__func__, filterDesc, dataType, nbDims, filterDimA);
     if (s)
         return s;
-    if (format != CUDNN_TENSOR_NCHW)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "filter format %d: NCHW only",
+    if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
+        return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "filter format %d: NCHW or NHWC only",
                     (int)format);
-    *filterDesc = (struct cudnnFilterStruct){.set = true, .type = dataType, .nb = nbDims};
+    *filterDesc = (struct cudnnFilterStruct){
+        .set = true, .type = dataType, .format = format, .nb = nbDims};
     memcpy(filterDesc->dim, filterDimA, (size_t)nbDims * sizeof *filterDimA);
     return CUDNN_STATUS_SUCCESS;
 }
@@ -221,7 +264,7 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t convDesc,
 typedef struct geom {
     int64_t xd[5], xs[5]; /* x (dx): dims and memory strides */
     int64_t yd[5], ys[5]; /* y (dy) */
-    int64_t wd[5], ws[5]; /* w (dw): K, C, kd, kh, kw; packed */
+    int64_t wd[5], ws[5]; /* w (dw): K, C, kd, kh, kw; its format's packed strides */
     int64_t pad[3], str[3], dil[3];
     bool three_d;
     bool flip; /* CUDNN_CONVOLUTION: the filter is applied mirrored */
@@ -268,8 +311,14 @@ static cudnnStatus_t prepare(const char *fn, cudnnHandle_t h, cudnnTensorDescrip
         return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "float data and compute only");
     to5(x->nb, x->dim, x->stride, g->xd, g->xs);
     to5(y->nb, y->dim, y->stride, g->yd, g->ys);
-    to5(w->nb, w->dim, NULL, g->wd, g->ws);
-    packed5(g->wd, g->ws);
+    int64_t ws[CUDNN_DIM_MAX] = {0};
+    int wstride[CUDNN_DIM_MAX];
+    format_strides(w->format, w->nb, w->dim, ws);
+    if (ws[0] > INT32_MAX / w->dim[0])
+        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "the filter has 2^31 elements or more");
+    for (int i = 0; i < w->nb; i++)
+        wstride[i] = (int)ws[i];
+    to5(w->nb, w->dim, wstride, g->wd, g->ws);
     if (g->xd[0] != g->yd[0])
         return fail(CUDNN_STATUS_BAD_PARAM, fn, "batch: x %d, y %d", x->dim[0], y->dim[0]);
     if (g->xd[1] != g->wd[1])
@@ -314,13 +363,13 @@ static void x_channels_last(const geom *g, const float *t, float *cl)
         }
 }
 
-/* The packed offset in w of filter k, tap t (mirrored for CONVOLUTION),
- * channel 0. */
-static int64_t w_offset(const geom *g, int64_t k, const int64_t r[3])
+/* The offset, under strides s, of filter k, tap t (mirrored for
+ * CONVOLUTION), channel 0. */
+static int64_t w_offset(const geom *g, const int64_t s[5], int64_t k, const int64_t r[3])
 {
-    int64_t off = k * g->ws[0];
+    int64_t off = k * s[0];
     for (int i = 0; i < 3; i++)
-        off += (g->flip ? g->wd[2 + i] - 1 - r[i] : r[i]) * g->ws[2 + i];
+        off += (g->flip ? g->wd[2 + i] - 1 - r[i] : r[i]) * s[2 + i];
     return off;
 }
 
@@ -335,8 +384,9 @@ static bool accumulate(const geom *g, direction dir, const float *a, const float
 {
     int64_t taps = g->wd[2] * g->wd[3] * g->wd[4], C = g->xd[1], K = g->wd[0];
     int64_t sp = g->xd[2] * g->xd[3] * g->xd[4], outs = g->yd[2] * g->yd[3] * g->yd[4];
-    int64_t yp[5];
+    int64_t yp[5], wp[5]; /* packed: acc's order */
     packed5(g->yd, yp);
+    packed5(g->wd, wp);
     size_t xn = (size_t)(g->xd[0] * sp * C), wn = (size_t)(K * taps * C);
     /* (+ 1: an empty tensor is not out of memory) */
     float *xcl = dir != BWD_DATA ? malloc((xn + 1) * sizeof *xcl) : NULL;
@@ -351,7 +401,7 @@ static bool accumulate(const geom *g, direction dir, const float *a, const float
         r[t][1] = t / g->wd[4] % g->wd[3];
         r[t][2] = t % g->wd[4];
         for (int64_t k = 0; wt && k < K; k++)
-            for (int64_t c = 0, off = w_offset(g, k, r[t]); c < C; c++)
+            for (int64_t c = 0, off = w_offset(g, g->ws, k, r[t]); c < C; c++)
                 wt[(k * taps + t) * C + c] = b[off + c * g->ws[1]];
     }
     if (ok && xcl)
@@ -398,8 +448,8 @@ static bool accumulate(const geom *g, direction dir, const float *a, const float
     if (ok && dir == BWD_FILTER)
         for (int64_t k = 0; k < K; k++)
             for (int64_t t = 0; t < taps; t++)
-                for (int64_t c = 0, off = w_offset(g, k, r[t]); c < C; c++)
-                    acc[off + c * g->ws[1]] = cl[(k * taps + t) * C + c];
+                for (int64_t c = 0, off = w_offset(g, wp, k, r[t]); c < C; c++)
+                    acc[off + c * wp[1]] = cl[(k * taps + t) * C + c];
     free(xcl);
     free(wt);
     free(cl);

@@ -190,6 +190,9 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t stream)
     return cudaSuccess;
 }
 
+/* The synchronous form (one stream, run in order: the same). */
+cudaError_t cudaMemset(void *p, int value, size_t n) { return cudaMemsetAsync(p, value, n, 0); }
+
 /* height rows of width bytes, pitch bytes apart; the whole extent inside
  * one allocation. */
 cudaError_t cudaMemset2DAsync(void *p, size_t pitch, int value, size_t width, size_t height,

@@ -371,6 +371,69 @@ static void strided_case(void)
     free(x), free(w), free(ref), free(xg), free(yg);
 }
 
+/* [N][C][spatial] <-> [N][spatial][C] (to_last) for the NHWC formats. */
+static float *permute_channels(const float *src, const int *d, int nd, bool to_last)
+{
+    int n = d[0], c = d[1], sp = numel(d + 2, nd - 2);
+    float *dst = filled(n * c * sp, NAN);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < c; j++)
+            for (int p = 0; p < sp; p++) {
+                int first = (i * c + j) * sp + p, last = (i * sp + p) * c + j;
+                dst[to_last ? last : first] = src[to_last ? first : last];
+            }
+    return dst;
+}
+
+/* The same 3-D convolution with x, y and the filters channels-last
+ * (cudnnSetTensorNdDescriptorEx and a filter in CUDNN_TENSOR_NHWC, as
+ * bench/gpu/conv_layout.c describes them): every direction equals the
+ * NCDHW one. */
+static void channels_last_case(void)
+{
+    conv_case c = {5, {2, 3, 4, 5, 3}, {4, 3, 3, 2, 3}, {0}, {1, 0, 1}, {1, 2, 1}, {1, 1, 2},
+                   CUDNN_CONVOLUTION};
+    set_out_dims(&c);
+    int nx = numel(c.xd, 5), nw = numel(c.wd, 5), ny = numel(c.yd, 5), algo;
+    float *x = random_buf(nx), *w = random_buf(nw), *dy = random_buf(ny);
+    float *out[3] = {filled(ny, NAN), filled(nx, NAN), filled(nw, NAN)};
+    float *in_a[3] = {x, dy, x}, *in_b[3] = {w, w, dy};
+    const int *out_dims[3] = {c.yd, c.xd, c.wd}, *a_dims[3] = {c.xd, c.yd, c.xd},
+              *b_dims[3] = {c.wd, c.wd, c.yd};
+    const int n_out[3] = {ny, nx, nw};
+    descs d, cl = {0};
+    cudnnStatus_t s = describe(&c, NULL, NULL, &d);
+    for (int dir = 0; !s && dir < 3; dir++)
+        s = backend_run(dir, &d, false, 1, 0, in_a[dir], in_b[dir], out[dir], &algo);
+    if (!s && !(s = cudnnCreateTensorDescriptor(&cl.x)) &&
+        !(s = cudnnCreateTensorDescriptor(&cl.y)) && !(s = cudnnCreateFilterDescriptor(&cl.w)))
+        s = cudnnSetTensorNdDescriptorEx(cl.x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 5, c.xd);
+    if (!s)
+        s = cudnnSetTensorNdDescriptorEx(cl.y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 5, c.yd);
+    if (!s)
+        s = cudnnSetFilterNdDescriptor(cl.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, 5, c.wd);
+    cl.conv = d.conv;
+    double worst = 0;
+    for (int dir = 0; !s && dir < 3; dir++) {
+        float *a = permute_channels(in_a[dir], a_dims[dir], 5, true);
+        float *b = permute_channels(in_b[dir], b_dims[dir], 5, true);
+        float *o = filled(n_out[dir], NAN);
+        s = backend_run(dir, &cl, false, 1, 0, a, b, o, &algo);
+        float *back = permute_channels(o, out_dims[dir], 5, false);
+        worst = fmax(worst, max_rel_diff(back, out[dir], n_out[dir]));
+        free(a), free(b), free(o), free(back);
+    }
+    check(!s && worst < 1e-6, "channels-last x, y and filters (NHWC, the Ex form): all three "
+          "directions equal NCDHW's (worst %.2g)", worst);
+    cudnnDestroyTensorDescriptor(cl.x);
+    cudnnDestroyTensorDescriptor(cl.y);
+    cudnnDestroyFilterDescriptor(cl.w);
+    destroy(&d);
+    free(x), free(w), free(dy);
+    for (int i = 0; i < 3; i++)
+        free(out[i]);
+}
+
 /* out = alpha·op + beta·out in each direction; beta = 0 ignores NaN. */
 static void scaling_cases(void)
 {
@@ -576,6 +639,7 @@ int main(void)
         check_case(cases[i].name, cases[i].c, true);
     }
     strided_case();
+    channels_last_case();
     scaling_cases();
     find_cases();
     workspace_cases();
