@@ -67,6 +67,7 @@ device=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,no
 echo "gpu.sh: device: ${device:-unknown}; $(date -u '+%Y-%m-%d %H:%M UTC')"
 test_s=${GPU_TEST_S:-240}
 bench_s=${GPU_BENCH_S:-120}
+unset GPU_BENCH_SMOKE # full-size benchmarks (make test-cuda sets it for its own runs)
 # Python (PyTorch) keeps its own libraries: run it without ours in the path.
 py() { env -u LD_LIBRARY_PATH "$python" "$@"; }
 

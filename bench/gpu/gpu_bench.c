@@ -28,7 +28,12 @@
  *                                     not counted), peak memory, samples/s
  *
  * Inputs are fresh uniform [-1, 1) (bench_util.h); every timed call ends
- * with osp_cuda_synchronize, so the time is the GPU's. */
+ * with osp_cuda_synchronize, so the time is the GPU's.
+ *
+ * GPU_BENCH_SMOKE=1 shrinks the fixed shapes (gemm, attention, memory,
+ * conv3d, conv-layout) to a few dozen rows, so that every path runs in
+ * seconds on the emulated GPU (tests/cuda/run.sh): a check that the
+ * harness works, not a timing. */
 #include "backend/cuda/cuda.h"
 #include "backend/ops.h"
 #include "backend/ops_random.h"
@@ -49,6 +54,11 @@
 #include <sys/stat.h>
 
 #define REPS 5
+
+static bool smoke; /* GPU_BENCH_SMOKE: small shapes */
+
+/* v, or at most `small` in a smoke run. */
+static int64_t dim(int64_t v, int64_t small) { return smoke && v > small ? small : v; }
 
 static void die(const char *what)
 {
@@ -95,7 +105,9 @@ static osp_tensor *run_gemm(void *p)
 
 static void gpu_gemm(void)
 {
-    const int64_t n = 8192, shape[2] = {n, n};
+    const int64_t n = dim(8192, 64), shape[2] = {n, n};
+    char dims[48];
+    snprintf(dims, sizeof dims, "%lldx%lldx%lld", (long long)n, (long long)n, (long long)n);
     const struct { const char *name; osp_dtype t; bool tf32; } kinds[] = {
         {"GEMM f32", OSP_F32, false}, {"GEMM TF32", OSP_F32, true}, {"GEMM bf16 (f32 acc.)", OSP_BF16, false},
     };
@@ -109,7 +121,7 @@ static void gpu_gemm(void)
             die("gemm inputs");
         gemm_ctx g = {n, kinds[i].t, a, b, c};
         double ms = bench_median_ms(run_gemm, &g, REPS);
-        row(kinds[i].name, "8192x8192x8192", ms, 2.0 * n * n * n, 0);
+        row(kinds[i].name, dims, ms, 2.0 * n * n * n, 0);
         osp_pool_pop();
     }
     osp_cuda_set_tf32(false);
@@ -148,21 +160,19 @@ static void gpu_attention(void)
         for (int tc = 0; tc < (cases[i].flash ? 2 : 1); tc++) {
             osp_cuda_set_bf16(tc);
             osp_pool_push();
-            int64_t qs[4] = {cases[i].b, cases[i].h, cases[i].lq, cases[i].d};
-            int64_t ks[4] = {cases[i].b, cases[i].h, cases[i].lk, cases[i].d};
-            int64_t ms_[4] = {cases[i].b, 1, 1, cases[i].lk};
+            /* smoke: query and key counts past one 32-row tile */
+            int64_t b = dim(cases[i].b, 2), h = dim(cases[i].h, 2), d = cases[i].d;
+            int64_t lq = dim(cases[i].lq, 40), lk = dim(cases[i].lk, 40);
+            int64_t qs[4] = {b, h, lq, d}, ks[4] = {b, h, lk, d}, ms_[4] = {b, 1, 1, lk};
             attn_ctx a = {dev_random(4, qs), dev_random(4, ks), dev_random(4, ks),
-                          cases[i].mask ? dev_random(4, ms_) : NULL,
-                          1.0f / sqrtf((float)cases[i].d)};
+                          cases[i].mask ? dev_random(4, ms_) : NULL, 1.0f / sqrtf((float)d)};
             double ms = bench_median_ms(run_attention, &a, REPS);
             char name[96], shape[96];
             snprintf(name, sizeof name, "%s%s", cases[i].name,
                      !cases[i].flash ? "" : tc ? " (flash, bf16 tensor cores)" : " (flash, f32)");
-            snprintf(shape, sizeof shape, "[%lld,%lld,%lld,%lld] x %lld keys",
-                     (long long)cases[i].b, (long long)cases[i].h, (long long)cases[i].lq,
-                     (long long)cases[i].d, (long long)cases[i].lk);
-            row(name, shape, ms,
-                4.0 * cases[i].b * cases[i].h * cases[i].lq * cases[i].lk * cases[i].d, 0);
+            snprintf(shape, sizeof shape, "[%lld,%lld,%lld,%lld] x %lld keys", (long long)b,
+                     (long long)h, (long long)lq, (long long)d, (long long)lk);
+            row(name, shape, ms, 4.0 * b * h * lq * lk * d, 0);
             osp_pool_pop();
         }
     osp_cuda_set_bf16(bf16);
@@ -196,49 +206,53 @@ static osp_tensor *m_mid_sum(osp_tensor *const *x) { return osp_sum(x[0], 1, (in
 static osp_tensor *m_norm(osp_tensor *const *x) { return osp_layer_norm(x[0], NULL, NULL, 1e-6f); }
 static osp_tensor *m_gelu(osp_tensor *const *x) { return osp_gelu_tanh(x[0]); }
 static osp_tensor *m_bf16(osp_tensor *const *x) { return osp_cast(x[0], OSP_BF16); }
+/* The XL/122 block at 65x512x512, batch 2: 17 frames of 1024 tokens, 16
+ * heads of 72 (a smoke run: 3 frames of 40 tokens, 2 heads). */
+typedef struct block_geom {
+    int64_t B, F, N, H, d;
+} block_geom;
+static block_geom xl = {2, 17, 1024, 16, 72};
+
 static osp_tensor *m_heads_attention(osp_tensor *const *x)
 {
     osp_tensor *h[3];
     for (int i = 0; i < 3; i++)
-        h[i] = osp_permute(osp_reshape(x[i], 4, (int64_t[]){34, 1024, 16, 72}),
+        h[i] = osp_permute(osp_reshape(x[i], 4, (int64_t[]){xl.B * xl.F, xl.N, xl.H, xl.d}),
                            (const int[]){0, 2, 1, 3});
-    return osp_attention(h[0], h[1], h[2], NULL, 1.0f / sqrtf(72.0f));
+    return osp_attention(h[0], h[1], h[2], NULL, 1.0f / sqrtf((float)xl.d));
 }
 
 static void gpu_memory(void)
 {
-    /* XL/122 at 65x512x512, batch 2: 34816 tokens of 1152 (16 heads x 72),
-     * the feed-forward 4 x wider; bytes = what the op must read + write */
-    const int64_t T = 34816, D = 1152;
+    if (smoke)
+        xl = (block_geom){2, 3, 40, 2, 72};
+    /* T tokens of D, the feed-forward 4 x wider; bytes = what the op must
+     * read + write */
+    const int64_t BF = xl.B * xl.F, T = BF * xl.N, D = xl.H * xl.d, L = T / xl.B;
     const struct {
-        const char *name, *shape;
+        const char *name;
         osp_tensor *(*fn)(osp_tensor *const *x);
         int n;
         int64_t dims[3][4];
         int nd[3];
         double bytes;
     } cases[] = {
-        {"read + write pass (scale-shift; the reference)", "[34816,1152]", m_pass, 1,
-         {{T, D}}, {2}, 8.0 * T * D},
-        {"broadcast multiply x[B,N,D] s[B,1,D] (adaLN)", "[2,17408,1152]", m_mul, 2,
-         {{2, T / 2, D}, {2, 1, D}}, {3, 3}, 8.0 * T * D},
-        {"same-shape add (residual)", "[34816,1152]", m_add, 2, {{T, D}, {T, D}}, {2, 2},
-         12.0 * T * D},
-        {"permute copy to heads [B,L,H,d] -> [B,H,L,d]", "[2,17408,16,72]", m_swap12, 1,
-         {{2, T / 2, 16, 72}}, {4}, 8.0 * T * D},
-        {"permute copy, frames <-> tokens (temporal blocks)", "[2,17,1024,1152]", m_swap12, 1,
-         {{2, 17, 1024, D}}, {4}, 8.0 * T * D},
-        {"sum over rows (bias gradient)", "[34816,1152] -> [1152]", m_rows_sum, 1, {{T, D}},
-         {2}, 4.0 * T * D},
-        {"sum over tokens (adaLN gradient)", "[2,17408,1152] -> [2,1,1152]", m_mid_sum, 1,
-         {{2, T / 2, D}}, {3}, 4.0 * T * D},
-        {"layer norm, no affine", "[34816,1152]", m_norm, 1, {{T, D}}, {2}, 8.0 * T * D},
-        {"GELU tanh (feed-forward)", "[34816,4608]", m_gelu, 1, {{T, 4 * D}}, {2},
-         32.0 * T * D},
-        {"cast f32 -> bf16", "[34816,1152]", m_bf16, 1, {{T, D}}, {2}, 6.0 * T * D},
-        {"spatial attention over per-head views (flash, f32)", "[34,1024,16x72] x 1024 keys",
-         m_heads_attention, 3, {{34, 1024, D}, {34, 1024, D}, {34, 1024, D}}, {3, 3, 3},
-         16.0 * 34 * 1024 * D},
+        {"read + write pass (scale-shift; the reference)", m_pass, 1, {{T, D}}, {2},
+         8.0 * T * D},
+        {"broadcast multiply x[B,N,D] s[B,1,D] (adaLN)", m_mul, 2, {{xl.B, L, D}, {xl.B, 1, D}},
+         {3, 3}, 8.0 * T * D},
+        {"same-shape add (residual)", m_add, 2, {{T, D}, {T, D}}, {2, 2}, 12.0 * T * D},
+        {"permute copy to heads [B,L,H,d] -> [B,H,L,d]", m_swap12, 1, {{xl.B, L, xl.H, xl.d}},
+         {4}, 8.0 * T * D},
+        {"permute copy, frames <-> tokens (temporal blocks)", m_swap12, 1,
+         {{xl.B, xl.F, xl.N, D}}, {4}, 8.0 * T * D},
+        {"sum over rows (bias gradient)", m_rows_sum, 1, {{T, D}}, {2}, 4.0 * T * D},
+        {"sum over tokens (adaLN gradient)", m_mid_sum, 1, {{xl.B, L, D}}, {3}, 4.0 * T * D},
+        {"layer norm, no affine", m_norm, 1, {{T, D}}, {2}, 8.0 * T * D},
+        {"GELU tanh (feed-forward)", m_gelu, 1, {{T, 4 * D}}, {2}, 32.0 * T * D},
+        {"cast f32 -> bf16", m_bf16, 1, {{T, D}}, {2}, 6.0 * T * D},
+        {"spatial attention over per-head views (flash, f32)", m_heads_attention, 3,
+         {{BF, xl.N, D}, {BF, xl.N, D}, {BF, xl.N, D}}, {3, 3, 3}, 16.0 * T * D},
     };
     double reference = 0;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -250,8 +264,13 @@ static void gpu_memory(void)
         double tbs = cases[i].bytes / (ms * 1e-3) / 1e12;
         if (i == 0)
             reference = tbs;
+        char shape[64] = "[";
+        for (int k = 0; k < cases[i].nd[0]; k++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
+                     k ? "," : "", (long long)cases[i].dims[0][k]);
+        strcat(shape, "]");
         printf("| %s | %s | %.3f | %.2f TB/s | %.0f%% of the plain pass |\n", cases[i].name,
-               cases[i].shape, ms, tbs, 100.0 * tbs / reference);
+               shape, ms, tbs, 100.0 * tbs / reference);
         fflush(stdout);
         osp_pool_pop();
     }
@@ -274,13 +293,21 @@ static osp_tensor *run_conv(void *p)
 }
 
 /* Decoder stages of the release VAE (65x512x512 video, tiled 256x256):
- * [1, c, t, h, w] 3x3x3 -> c, pad 1. */
+ * [1, c, t, h, w] 3x3x3 -> c, pad 1 (a smoke run: two small ones). */
 typedef struct vae_conv {
     int64_t c, t, h, w;
 } vae_conv;
-static const vae_conv vae_convs[] = {
+static const vae_conv release_convs[] = {
     {512, 17, 32, 32}, {512, 33, 64, 64}, {256, 65, 128, 128}, {128, 65, 256, 256},
 };
+static const vae_conv smoke_convs[] = {{8, 3, 8, 8}, {4, 5, 12, 10}};
+
+static const vae_conv *vae_convs(size_t *n)
+{
+    *n = smoke ? sizeof smoke_convs / sizeof *smoke_convs
+               : sizeof release_convs / sizeof *release_convs;
+    return smoke ? smoke_convs : release_convs;
+}
 
 static void conv_shape(char *buf, size_t len, const vae_conv *v)
 {
@@ -294,9 +321,11 @@ static void gpu_conv3d(void)
 {
     for (int tf32 = 0; tf32 < 2; tf32++) {
         osp_cuda_set_tf32(tf32);
-        for (size_t i = 0; i < sizeof vae_convs / sizeof *vae_convs; i++) {
+        size_t n;
+        const vae_conv *convs = vae_convs(&n);
+        for (size_t i = 0; i < n; i++) {
             osp_pool_push();
-            const vae_conv *v = &vae_convs[i];
+            const vae_conv *v = &convs[i];
             int64_t c = v->c, xs[5] = {1, c, v->t, v->h, v->w}, ws[5] = {c, c, 3, 3, 3};
             conv_ctx cc = {dev_random(5, xs), dev_random(5, ws), dev_random(1, &c),
                            osp_window_default(3)};
@@ -316,10 +345,12 @@ static void gpu_conv3d(void)
  * layout) against channels-last NDHWC. */
 static void gpu_conv_layout(void)
 {
+    size_t n;
+    const vae_conv *convs = vae_convs(&n);
     for (int tf32 = 0; tf32 < 2; tf32++)
-        for (size_t i = 0; i < sizeof vae_convs / sizeof *vae_convs; i++)
+        for (size_t i = 0; i < n; i++)
             for (int last = 0; last < 2; last++) {
-                const vae_conv *v = &vae_convs[i];
+                const vae_conv *v = &convs[i];
                 double best = cudnn_conv3d_best_ms(v->c, v->t, v->h, v->w, last, tf32);
                 char what[64], shape[96];
                 snprintf(what, sizeof what, "conv3d %s cuDNN %s, cudnnFind's best",
@@ -516,6 +547,8 @@ static void gpu_train(const char *dir, double peak, int64_t B)
 
 int main(int argc, char **argv)
 {
+    const char *smoke_env = getenv("GPU_BENCH_SMOKE");
+    smoke = smoke_env && *smoke_env && strcmp(smoke_env, "0") != 0;
     if (!osp_cuda_available()) {
         fprintf(stderr, "gpu_bench: no usable CUDA device (%s)\n", osp_cuda_unavailable_reason());
         return 1;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make test-cuda: the CUDA parity suite (every op on the GPU against the
 # CPU reference, tests/cuda/parity.c; in f32, TF32, bf16 and 64-bit index
-# modes), then one step of bench/gpu.sh's gpu_bench on the tiny Latte
-# fixture, then the model fixtures through the tools: the bats suites of the model tools run the CUDA build's binaries,
+# modes), then bench/gpu.sh's gpu_bench at small shapes (a check of the
+# harness), then the model fixtures through the tools: the bats suites of the model tools run the CUDA build's binaries,
 # whose default device is cuda when a GPU is usable, so every fixture
 # comparison (VAE, T5, Latte, schedulers end to end, LPIPS, PWC-Net) runs
 # on the GPU within the fixture tolerances, and so do the trainers. Ends with "N passed, N failed";
@@ -93,18 +93,25 @@ if ! command -v bats >/dev/null || [ ! -d ../shared/fixtures ]; then
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
 fi
-# bench/gpu.sh's benchmark program on the fixtures' tiny Latte: one
-# training step must run and print its row, so that a GPU session does not
-# find the harness broken.
-if out=$("$build/bench/gpu_bench" train ../shared/fixtures/latte/tiny_a 989 2 2>&1) &&
-    printf '%s\n' "$out" | grep -q 'samples/s'; then
-    echo "ok gpu_bench train (one step of the tiny Latte)"
-    passed=$((passed + 1))
-else
-    printf '%s\n' "$out"
-    echo "not ok gpu_bench train (one step of the tiny Latte)"
-    failed=$((failed + 1))
-fi
+# bench/gpu.sh's benchmark program: each fixed-shape benchmark at its
+# smoke shapes (GPU_BENCH_SMOKE=1) and one training step of the fixtures'
+# tiny Latte must exit 0, print rows and nothing on stderr, so that a GPU
+# session does not find the harness broken.
+errors=$(mktemp)
+for args in gemm attention memory conv3d conv-layout "train ../shared/fixtures/latte/tiny_a 989 2"; do
+    # shellcheck disable=SC2086 # the arguments of one benchmark
+    if out=$(GPU_BENCH_SMOKE=1 "$build/bench/gpu_bench" $args 2>"$errors") &&
+        printf '%s\n' "$out" | grep -q '^| ' && [ ! -s "$errors" ]; then
+        echo "ok gpu_bench $args (smoke)"
+        passed=$((passed + 1))
+    else
+        printf '%s\n' "$out"
+        cat "$errors"
+        echo "not ok gpu_bench $args (smoke)"
+        failed=$((failed + 1))
+    fi
+done
+rm -f "$errors"
 
 # the model tools' and the trainers' suites, and the cuda-against-cpu cases;
 # convolution algorithms by cuDNN's heuristics, the same in every process,
