@@ -182,9 +182,9 @@ check: all tests
 # the CPU, then the model fixtures through the CUDA tools. Builds with
 # CUDA=1; prints a skip line and succeeds where no GPU is usable.
 # test-cuda-ops: the op parity alone (a minute emulated).
-# test-cuda-quick: the op parity and the bats cases tagged cuda-quick (a
-# fixture of each model and metric, the trainers against the CPU; a few
-# minutes emulated, what CI runs with EMU=1).
+# test-cuda-quick: the op parity, gpu_bench at small shapes, and the bats
+# cases tagged cuda-quick (a fixture of each model and metric, the trainers
+# against the CPU; a few minutes emulated, what CI runs with EMU=1).
 # Emulated, the model suites take up to minutes a case: a longer timeout.
 ifeq ($(CUDA),1)
 test-cuda test-cuda-quick: all tests $(BUILD)/tests/cuda/parity $(CUEMU_TESTS) $(BUILD)/bench/gpu_bench

@@ -2,14 +2,15 @@
 # make test-cuda: the CUDA parity suite (every op on the GPU against the
 # CPU reference, tests/cuda/parity.c; in f32, TF32, bf16 and 64-bit index
 # modes), then bench/gpu.sh's gpu_bench at small shapes (a check of the
-# harness), then the model fixtures through the tools: the bats suites of the model tools run the CUDA build's binaries,
-# whose default device is cuda when a GPU is usable, so every fixture
-# comparison (VAE, T5, Latte, schedulers end to end, LPIPS, PWC-Net) runs
-# on the GPU within the fixture tolerances, and so do the trainers. Ends with "N passed, N failed";
-# without a usable GPU it prints one skip line and exits 0.
+# harness), then the model fixtures through the tools: the bats suites of
+# the model tools run the CUDA build's binaries, whose default device is
+# cuda when a GPU is usable, so every fixture comparison (VAE, T5, Latte,
+# schedulers end to end, LPIPS, PWC-Net) runs on the GPU within the
+# fixture tolerances, and so do the trainers. Ends with "N passed, N
+# failed"; without a usable GPU it prints one skip line and exits 0.
 # --ops-only: the emulator's self-tests, the parity suite and the device
 # check, not the bats suites (make test-cuda-ops).
-# --quick: those, then only the bats cases tagged cuda-quick (a fixture
+# --quick: those, gpu_bench, and only the bats cases tagged cuda-quick (a fixture
 # of each model and metric, and the trainers against the CPU; make
 # test-cuda-quick, what CI runs emulated).
 # Env: OSP_TEST_BUILD (the CUDA build folder), OSP_BIN (its tools).
