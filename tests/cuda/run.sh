@@ -10,9 +10,9 @@
 # failed"; without a usable GPU it prints one skip line and exits 0.
 # --ops-only: the emulator's self-tests, the parity suite and the device
 # check, not the bats suites (make test-cuda-ops).
-# --quick: those, gpu_bench, and only the bats cases tagged cuda-quick (a fixture
-# of each model and metric, and the trainers against the CPU; make
-# test-cuda-quick, what CI runs emulated).
+# --quick: those, gpu_bench, and only the bats cases tagged cuda-quick (a
+# fixture of each model and metric, and the trainers against the CPU;
+# make test-cuda-quick, what CI runs emulated).
 # Env: OSP_TEST_BUILD (the CUDA build folder), OSP_BIN (its tools).
 set -u
 ops_only=false
