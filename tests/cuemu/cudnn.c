@@ -177,6 +177,13 @@ static void format_strides(cudnnTensorFormat_t format, int nb, const int *dim, i
     }
 }
 
+static cudnnStatus_t check_format(const char *fn, cudnnTensorFormat_t format)
+{
+    if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
+        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "format %d: NCHW or NHWC only", (int)format);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 /* The dims in the order a format gives them, with strides for that layout
  * (cudnn's documented reading of the Ex form: dims are always N, C, D, H,
  * W; the format says how they lie in memory). */
@@ -185,17 +192,15 @@ cudnnStatus_t cudnnSetTensorNdDescriptorEx(cudnnTensorDescriptor_t tensorDesc,
                                            int nbDims, const int dimA[])
 {
     cudnnStatus_t s = check_dims(__func__, tensorDesc, dataType, nbDims, dimA);
-    if (s)
+    if (s || (s = check_format(__func__, format)))
         return s;
-    if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "format %d: NCHW or NHWC only",
-                    (int)format);
     int64_t st[CUDNN_DIM_MAX];
     format_strides(format, nbDims, dimA, st);
     int stride[CUDNN_DIM_MAX];
     for (int i = 0; i < nbDims; i++) {
         if (st[i] > INT32_MAX)
-            return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "the tensor spans 2^31 elements or more");
+            return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__,
+                        "the tensor spans 2^31 elements or more");
         stride[i] = (int)st[i];
     }
     return cudnnSetTensorNdDescriptor(tensorDesc, dataType, nbDims, dimA, stride);
@@ -207,11 +212,8 @@ cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t filterDesc,
                                          int nbDims, const int filterDimA[])
 {
     cudnnStatus_t s = check_dims(__func__, filterDesc, dataType, nbDims, filterDimA);
-    if (s)
+    if (s || (s = check_format(__func__, format)))
         return s;
-    if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "filter format %d: NCHW or NHWC only",
-                    (int)format);
     *filterDesc = (struct cudnnFilterStruct){
         .set = true, .type = dataType, .format = format, .nb = nbDims};
     memcpy(filterDesc->dim, filterDimA, (size_t)nbDims * sizeof *filterDimA);
