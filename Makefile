@@ -130,6 +130,7 @@ $(BUILD)/tests/cuemu/test_threads: $(BUILD)/tests/cuemu/test_threads.cc tests/cu
 # and of its cuBLASLt and cuDNN, each against plain definitions
 $(BUILD)/tests/cuemu/test_%: tests/cuemu/test_%.c $(BUILD)/tests/cuemu/%.o
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ -lm
+$(BUILD)/tests/cuemu/test_cudnn: $(BUILD)/tests/cuemu/cudnn_desc.o
 CUEMU_TESTS := $(BUILD)/tests/cuemu/test_threads \
   $(patsubst tests/cuemu/%.c,$(BUILD)/tests/cuemu/%,$(wildcard tests/cuemu/test_*.c))
 else

@@ -1,12 +1,14 @@
 /* cudnn.c — a test-only emulation of cuDNN's convolutions for tests/cuemu
  * (device memory is host memory, streams are synchronous); not a
- * performance path. It defines exactly the cuDNN calls libosp/backend/cuda/
- * makes, with the real headers' signatures (cudnn.h is included so that the
- * compiler checks them), so that the backend's convolution code runs, and
- * is checked, without a GPU.
+ * performance path. With cudnn_desc.c (the handle and descriptors) it
+ * defines exactly the cuDNN calls libosp/backend/cuda/ and
+ * bench/gpu/conv_layout.c make, with the real headers' signatures (cudnn.h
+ * is included so that the compiler checks them), so that the backend's
+ * convolution code runs, and is checked, without a GPU.
  *
  * float 2-D / 3-D convolutions of NCHW / NCDHW tensors with any positive
- * strides and packed KCRS filters; per-dimension pad, stride, dilation;
+ * strides and packed KCRS (NCHW) or KRSC (NHWC) filters; per-dimension
+ * pad, stride, dilation;
  * cross-correlation or convolution (mirrored filter); out = alpha·op +
  * beta·out, out unread when beta == 0. Sums are accumulated in double and
  * rounded to float once, so all algorithms give the same result; they
@@ -14,252 +16,12 @@
  * modelled time). Find*Ex leaves NaN in its output. Each rejection prints
  * "cuemu: cudnn: <function>: <reason>" to stderr (the real library is
  * silent) and returns BAD_PARAM for misuse, NOT_SUPPORTED beyond it. */
-#include <cudnn.h>
+#include "cudnn_emu.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct cudnnContext {
-    cudaStream_t stream;
-};
-
-struct cudnnTensorStruct {
-    bool set;
-    cudnnDataType_t type;
-    int nb, dim[CUDNN_DIM_MAX], stride[CUDNN_DIM_MAX];
-};
-
-struct cudnnFilterStruct {
-    bool set;
-    cudnnDataType_t type;
-    cudnnTensorFormat_t format; /* NCHW: [K][C][taps] packed; NHWC: [K][taps][C] */
-    int nb, dim[CUDNN_DIM_MAX];
-};
-
-struct cudnnConvolutionStruct {
-    bool set;
-    int n, pad[CUDNN_DIM_MAX - 2], stride[CUDNN_DIM_MAX - 2], dil[CUDNN_DIM_MAX - 2];
-    cudnnConvolutionMode_t mode;
-    cudnnDataType_t type;
-    cudnnMathType_t math; /* CUDNN_DEFAULT_MATH (0) until set, as documented */
-};
-
-static cudnnStatus_t fail(cudnnStatus_t s, const char *fn, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cuemu: cudnn: %s: ", fn);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return s;
-}
-
-const char *cudnnGetErrorString(cudnnStatus_t status)
-{
-    switch ((int)status) {
-    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
-    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
-    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
-    case CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED:
-        return "CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED";
-    default: return "CUDNN_STATUS_UNKNOWN"; /* none the emulation returns */
-    }
-}
-
-cudnnStatus_t cudnnCreate(cudnnHandle_t *handle)
-{
-    if (!handle)
-        return fail(CUDNN_STATUS_BAD_PARAM, __func__, "NULL handle pointer");
-    *handle = calloc(1, sizeof **handle);
-    return *handle ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_ALLOC_FAILED;
-}
-
-/* Any stream: the emulated runtime runs everything at once. */
-cudnnStatus_t cudnnDestroy(cudnnHandle_t handle)
-{
-    free(handle);
-    return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId)
-{
-    if (!handle)
-        return fail(CUDNN_STATUS_BAD_PARAM, __func__, "NULL handle");
-    handle->stream = streamId;
-    return CUDNN_STATUS_SUCCESS;
-}
-
-/* Creation hands out an unset descriptor (using it unset is a BAD_PARAM
- * later). Destroying NULL is accepted, like free(): the backend's error
- * paths destroy descriptors that were never created. */
-#define CREATE_DESC(out)                                                                    \
-    do {                                                                                    \
-        if (!(out))                                                                         \
-            return fail(CUDNN_STATUS_BAD_PARAM, __func__, "NULL descriptor pointer");       \
-        *(out) = calloc(1, sizeof **(out));                                                 \
-        return *(out) ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_ALLOC_FAILED;                   \
-    } while (0)
-
-cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *d) { CREATE_DESC(d); }
-cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t *d) { CREATE_DESC(d); }
-cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *d) { CREATE_DESC(d); }
-#define DESTROY_DESC(d) return free(d), CUDNN_STATUS_SUCCESS
-
-cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) { DESTROY_DESC(d); }
-cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) { DESTROY_DESC(d); }
-cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t d) { DESTROY_DESC(d); }
-
-static bool valid_type(cudnnDataType_t t) { return t >= 0 && t <= CUDNN_DATA_COMPLEX_FP64; }
-
-/* nbDims: the documentation advises against fewer than 3 dims (filters
- * need 3) and caps them at CUDNN_DIM_MAX. */
-static cudnnStatus_t check_dims(const char *fn, const void *desc, cudnnDataType_t type, int nb,
-                                const int *dim)
-{
-    if (!desc || !dim)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL descriptor or dims");
-    if (!valid_type(type))
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "invalid data type %d", (int)type);
-    if (nb < 3)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "nbDims %d < 3", nb);
-    if (nb > CUDNN_DIM_MAX)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "nbDims %d > CUDNN_DIM_MAX", nb);
-    for (int i = 0; i < nb; i++)
-        if (dim[i] <= 0)
-            return fail(CUDNN_STATUS_BAD_PARAM, fn, "dim[%d] = %d is not positive", i, dim[i]);
-    return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnSetTensorNdDescriptor(cudnnTensorDescriptor_t tensorDesc,
-                                         cudnnDataType_t dataType, int nbDims,
-                                         const int dimA[], const int strideA[])
-{
-    cudnnStatus_t s = check_dims(__func__, tensorDesc, dataType, nbDims, dimA);
-    if (s)
-        return s;
-    if (!strideA)
-        return fail(CUDNN_STATUS_BAD_PARAM, __func__, "NULL strides");
-    int64_t last = 0; /* the largest element offset: the 2^31 element limit */
-    for (int i = 0; i < nbDims; i++) {
-        if (strideA[i] <= 0)
-            return fail(CUDNN_STATUS_BAD_PARAM, __func__, "stride[%d] = %d is not positive", i,
-                        strideA[i]);
-        last += (int64_t)(dimA[i] - 1) * strideA[i];
-    }
-    if (last >= INT32_MAX)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__, "the tensor spans 2^31 elements or more");
-    *tensorDesc = (struct cudnnTensorStruct){.set = true, .type = dataType, .nb = nbDims};
-    memcpy(tensorDesc->dim, dimA, (size_t)nbDims * sizeof *dimA);
-    memcpy(tensorDesc->stride, strideA, (size_t)nbDims * sizeof *strideA);
-    return CUDNN_STATUS_SUCCESS;
-}
-
-/* The packed strides of a format: NCHW, or NHWC (channels innermost,
- * then the spatial dims in order, then the batch). */
-static void format_strides(cudnnTensorFormat_t format, int nb, const int *dim, int64_t *stride)
-{
-    int64_t step = 1;
-    if (format == CUDNN_TENSOR_NHWC) {
-        stride[1] = 1;
-        step = dim[1];
-    }
-    for (int i = nb - 1; i >= 0; i--) {
-        if (format == CUDNN_TENSOR_NHWC && i == 1)
-            continue;
-        stride[i] = step;
-        step *= dim[i];
-    }
-}
-
-static cudnnStatus_t check_format(const char *fn, cudnnTensorFormat_t format)
-{
-    if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "format %d: NCHW or NHWC only", (int)format);
-    return CUDNN_STATUS_SUCCESS;
-}
-
-/* The dims in the order a format gives them, with strides for that layout
- * (cudnn's documented reading of the Ex form: dims are always N, C, D, H,
- * W; the format says how they lie in memory). */
-cudnnStatus_t cudnnSetTensorNdDescriptorEx(cudnnTensorDescriptor_t tensorDesc,
-                                           cudnnTensorFormat_t format, cudnnDataType_t dataType,
-                                           int nbDims, const int dimA[])
-{
-    cudnnStatus_t s = check_dims(__func__, tensorDesc, dataType, nbDims, dimA);
-    if (s || (s = check_format(__func__, format)))
-        return s;
-    int64_t st[CUDNN_DIM_MAX];
-    format_strides(format, nbDims, dimA, st);
-    int stride[CUDNN_DIM_MAX];
-    for (int i = 0; i < nbDims; i++) {
-        if (st[i] > INT32_MAX)
-            return fail(CUDNN_STATUS_NOT_SUPPORTED, __func__,
-                        "the tensor spans 2^31 elements or more");
-        stride[i] = (int)st[i];
-    }
-    return cudnnSetTensorNdDescriptor(tensorDesc, dataType, nbDims, dimA, stride);
-}
-
-/* NCHW (KCRS... packed) or NHWC (KRS...C packed) filters. */
-cudnnStatus_t cudnnSetFilterNdDescriptor(cudnnFilterDescriptor_t filterDesc,
-                                         cudnnDataType_t dataType, cudnnTensorFormat_t format,
-                                         int nbDims, const int filterDimA[])
-{
-    cudnnStatus_t s = check_dims(__func__, filterDesc, dataType, nbDims, filterDimA);
-    if (s || (s = check_format(__func__, format)))
-        return s;
-    *filterDesc = (struct cudnnFilterStruct){
-        .set = true, .type = dataType, .format = format, .nb = nbDims};
-    memcpy(filterDesc->dim, filterDimA, (size_t)nbDims * sizeof *filterDimA);
-    return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnSetConvolutionNdDescriptor(cudnnConvolutionDescriptor_t convDesc,
-                                              int arrayLength, const int padA[],
-                                              const int filterStrideA[], const int dilationA[],
-                                              cudnnConvolutionMode_t mode,
-                                              cudnnDataType_t computeType)
-{
-    const char *fn = __func__;
-    if (!convDesc || !padA || !filterStrideA || !dilationA)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL descriptor, pad, stride or dilation");
-    if (arrayLength < 0 || arrayLength > CUDNN_DIM_MAX - 2)
-        return fail(arrayLength < 0 ? CUDNN_STATUS_BAD_PARAM : CUDNN_STATUS_NOT_SUPPORTED, fn,
-                    "arrayLength %d outside [0, CUDNN_DIM_MAX - 2]", arrayLength);
-    if ((mode != CUDNN_CONVOLUTION && mode != CUDNN_CROSS_CORRELATION) || !valid_type(computeType))
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "invalid mode %d or compute type %d", (int)mode,
-                    (int)computeType);
-    for (int i = 0; i < arrayLength; i++)
-        if (padA[i] < 0 || filterStrideA[i] <= 0 || dilationA[i] <= 0)
-            return fail(CUDNN_STATUS_BAD_PARAM, fn, "dim %d: pad %d, stride %d, dilation %d", i,
-                        padA[i], filterStrideA[i], dilationA[i]);
-    cudnnMathType_t math = convDesc->math; /* Set keeps the math type */
-    *convDesc = (struct cudnnConvolutionStruct){
-        .set = true, .n = arrayLength, .mode = mode, .type = computeType, .math = math};
-    for (int i = 0; i < arrayLength; i++) {
-        convDesc->pad[i] = padA[i];
-        convDesc->stride[i] = filterStrideA[i];
-        convDesc->dil[i] = dilationA[i];
-    }
-    return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t convDesc,
-                                          cudnnMathType_t mathType)
-{
-    if (!convDesc)
-        return fail(CUDNN_STATUS_BAD_PARAM, __func__, "NULL descriptor");
-    if (mathType < CUDNN_DEFAULT_MATH || mathType > CUDNN_FMA_MATH)
-        return fail(CUDNN_STATUS_BAD_PARAM, __func__, "invalid math type %d", (int)mathType);
-    convDesc->math = mathType;
-    return CUDNN_STATUS_SUCCESS;
-}
 
 /* A convolution seen as 3-D: a 2-D one gets a unit depth (stride 0 in
  * memory, pad 0, stride and dilation 1). Index 0..4 = N, C, D, H, W. */
@@ -300,34 +62,37 @@ static cudnnStatus_t prepare(const char *fn, cudnnHandle_t h, cudnnTensorDescrip
                              cudnnTensorDescriptor_t y, geom *g)
 {
     if (!h)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL handle");
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL handle");
     if (!x || !w || !c || !y || !x->set || !w->set || !c->set || !y->set)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "a descriptor is NULL or was never set");
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "a descriptor is NULL or was never set");
     if (x->nb != y->nb || x->nb != w->nb || x->nb != c->n + 2)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "ranks: x %d, w %d, y %d, conv %d + 2", x->nb,
-                    w->nb, y->nb, c->n);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "ranks: x %d, w %d, y %d, conv %d + 2",
+                              x->nb, w->nb, y->nb, c->n);
     if (x->nb != 4 && x->nb != 5)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "rank %d: 4 or 5 only", x->nb);
+        return cudnn_emu_fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "rank %d: 4 or 5 only", x->nb);
     if (x->type != CUDNN_DATA_FLOAT || w->type != CUDNN_DATA_FLOAT ||
         y->type != CUDNN_DATA_FLOAT || c->type != CUDNN_DATA_FLOAT)
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "float data and compute only");
+        return cudnn_emu_fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "float data and compute only");
     to5(x->nb, x->dim, x->stride, g->xd, g->xs);
     to5(y->nb, y->dim, y->stride, g->yd, g->ys);
     int64_t ws[CUDNN_DIM_MAX] = {0};
     int wstride[CUDNN_DIM_MAX];
-    format_strides(w->format, w->nb, w->dim, ws);
+    cudnn_emu_format_strides(w->format, w->nb, w->dim, ws);
     if (ws[0] > INT32_MAX / w->dim[0])
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "the filter has 2^31 elements or more");
+        return cudnn_emu_fail(CUDNN_STATUS_NOT_SUPPORTED, fn,
+                              "the filter has 2^31 elements or more");
     for (int i = 0; i < w->nb; i++)
         wstride[i] = (int)ws[i];
     to5(w->nb, w->dim, wstride, g->wd, g->ws);
     if (g->xd[0] != g->yd[0])
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "batch: x %d, y %d", x->dim[0], y->dim[0]);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "batch: x %d, y %d", x->dim[0],
+                              y->dim[0]);
     if (g->xd[1] != g->wd[1])
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "channels: x %d, filter %d", x->dim[1], w->dim[1]);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "channels: x %d, filter %d", x->dim[1],
+                              w->dim[1]);
     if (g->yd[1] != g->wd[0])
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "output channels: y %d, filter %d", y->dim[1],
-                    w->dim[0]);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "output channels: y %d, filter %d",
+                              y->dim[1], w->dim[0]);
     for (int i = 0, lead = 5 - x->nb; i < 3; i++) {
         int j = i - lead; /* index into the descriptor's arrays */
         g->pad[i] = j >= 0 ? c->pad[j] : 0;
@@ -335,13 +100,14 @@ static cudnnStatus_t prepare(const char *fn, cudnnHandle_t h, cudnnTensorDescrip
         g->dil[i] = j >= 0 ? c->dil[j] : 1;
         int64_t in = g->xd[2 + i] + 2 * g->pad[i], span = g->dil[i] * (g->wd[2 + i] - 1) + 1;
         if (span > in)
-            return fail(CUDNN_STATUS_BAD_PARAM, fn,
-                        "spatial dim %d: dilated filter %lld > padded input %lld", j,
-                        (long long)span, (long long)in);
+            return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn,
+                                  "spatial dim %d: dilated filter %lld > padded input %lld", j,
+                                  (long long)span, (long long)in);
         int64_t out = (in - span) / g->str[i] + 1;
         if (g->yd[2 + i] != out)
-            return fail(CUDNN_STATUS_BAD_PARAM, fn, "spatial dim %d: y has %lld, not %lld", j,
-                        (long long)g->yd[2 + i], (long long)out);
+            return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn,
+                                  "spatial dim %d: y has %lld, not %lld", j,
+                                  (long long)g->yd[2 + i], (long long)out);
     }
     g->three_d = x->nb == 5;
     g->flip = c->mode == CUDNN_CONVOLUTION;
@@ -495,13 +261,14 @@ static cudnnStatus_t compute(const char *fn, const geom *g, direction dir, const
     output_of(g, dir, &d, &s);
     double *acc = calloc((size_t)numel5(d), sizeof *acc);
     if (!acc)
-        return fail(CUDNN_STATUS_ALLOC_FAILED, fn, "no host memory for the accumulator");
+        return cudnn_emu_fail(CUDNN_STATUS_ALLOC_FAILED, fn, "no host memory for the accumulator");
     bool ok = accumulate(g, dir, a, b, acc);
     if (ok)
         finish(d, s, acc, alpha, beta, out);
     free(acc);
     return ok ? CUDNN_STATUS_SUCCESS
-              : fail(CUDNN_STATUS_ALLOC_FAILED, fn, "no host memory for the channels-last copies");
+              : cudnn_emu_fail(CUDNN_STATUS_ALLOC_FAILED, fn,
+                               "no host memory for the channels-last copies");
 }
 
 typedef enum { WS_NONE, WS_SMALL, WS_COLUMNS, WS_HUGE } ws_kind;
@@ -642,17 +409,17 @@ static cudnnStatus_t list_algos(const char *fn, const geom *g, direction dir, bo
                                 size_t ws_bytes, perf *list, int *n)
 {
     if (requested <= 0)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "requestedAlgoCount %d <= 0", requested);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "requestedAlgoCount %d <= 0", requested);
     if (!returned || !results)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL returnedAlgoCount or perfResults");
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL returnedAlgoCount or perfResults");
     if (!find) {
         *n = rank_algos(dir, g, false, 0, list);
         return CUDNN_STATUS_SUCCESS;
     }
     if (!a || !b || !out)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL data pointer");
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL data pointer");
     if (!ws && ws_bytes)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL workspace of %zu bytes", ws_bytes);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL workspace of %zu bytes", ws_bytes);
     const int64_t *d, *st;
     output_of(g, dir, &d, &st);
     *n = rank_algos(dir, g, true, ws_bytes, list);
@@ -674,21 +441,22 @@ static cudnnStatus_t execute(const char *fn, cudnnStatus_t prepared, const geom 
     if (prepared)
         return prepared;
     if (!alpha || !beta)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL alpha or beta");
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL alpha or beta");
     if (!a || !b || !out)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL data pointer");
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "NULL data pointer");
     const algo_info *info = tables[dir];
     while (info < tables[dir] + N_ALGOS && info->cost && info->algo != algo)
         info++;
     if (info == tables[dir] + N_ALGOS || !info->cost)
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "unknown algorithm %d", algo);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn, "unknown algorithm %d", algo);
     if (!supports(info, g))
-        return fail(CUDNN_STATUS_NOT_SUPPORTED, fn, "algorithm %d does not support this shape",
-                    algo);
+        return cudnn_emu_fail(CUDNN_STATUS_NOT_SUPPORTED, fn,
+                              "algorithm %d does not support this shape", algo);
     size_t need = workspace_need(info, g);
     if (need > ws_bytes || (need && !ws))
-        return fail(CUDNN_STATUS_BAD_PARAM, fn, "algorithm %d needs %zu workspace bytes, has %zu",
-                    algo, need, ws ? ws_bytes : 0);
+        return cudnn_emu_fail(CUDNN_STATUS_BAD_PARAM, fn,
+                              "algorithm %d needs %zu workspace bytes, has %zu", algo, need,
+                              ws ? ws_bytes : 0);
     if (need)
         scribble(ws, need);
     return compute(fn, g, dir, a, b, *(const float *)alpha, *(const float *)beta, out);
